@@ -1,1 +1,38 @@
+//! callflow-host: runs telephony tenants' call logic as sandboxed WebAssembly components
+//! behind 8x8 voice webhooks.
+//!
+//! # Layout
+//!
+//! An event's trip, from socket to response, one module per hop:
+//!
+//! 1. [`http`]: the axum edge. Routes `POST /v1/tenants/{tenant}/webhooks/voice`, checks
+//!    the content type and the body size limit, resolves the tenant, checks its webhook
+//!    authentication (static `Authorization` value in constant time, source-IP allowlist),
+//!    and turns every failure into a JSON `{"code", "message"}` with a specific 4xx.
+//! 2. [`webhook`]: the 8x8 wire format in. Parses the body tolerantly into a typed
+//!    [`callflow_wire::Event`], checks the payload's `subAccountId` belongs to the tenant,
+//!    and answers repeated deliveries of an `eventId` from a bounded cache so the plugin
+//!    acts once.
+//! 3. [`tenant`]: the registry. Maps a tenant id to its active plugin version, limits
+//!    (host defaults capped by operator maxima), plugin configuration and fallback
+//!    callflow; loaded from a directory of tenant folders ([`config`] parses them).
+//! 4. [`runtime`]: the sandbox. One wasmtime engine with pooled memory; per event a fresh
+//!    `Store` from the plugin's cached `InstancePre`, with a fuel budget, an epoch
+//!    deadline, a memory cap and a deny-all WASI context, then the plugin's typed
+//!    `handle-event` export. Host imports (log, config, kv) are served from [`store`].
+//! 5. [`callflow`]: what leaves. The plugin's callflow is checked against 8x8's rules
+//!    ([`callflow_wire::rules`]) and rendered as 8x8 JSON, or replaced by the tenant's
+//!    fallback when the plugin failed in any way; the caller never hears dead air.
+//!
+//! [`metrics`] counts every hop's outcome for `/metrics`.
 
+pub mod callflow;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod runtime;
+pub mod store;
+pub mod tenant;
+pub mod webhook;
+
+pub use http::{AppState, app};

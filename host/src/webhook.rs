@@ -1,0 +1,155 @@
+//! One 8x8 voice webhook, from its body to the answer the platform gets.
+//!
+//! Owns: parsing (through [`callflow_wire::parse_webhook`]), the sub-account check, the
+//! duplicate-delivery cache, the concurrency cap, calling the plugin, and choosing between
+//! the plugin's callflow and the tenant's fallback. It never fails a call action with an
+//! error once the event is understood: every plugin failure becomes the fallback, logged
+//! once with its typed reason and counted.
+//!
+//! Must not: know about HTTP beyond the body bytes, or about wasmtime beyond [`Runtime`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Bytes;
+use callflow_wire::{Event, EventKind, ParseError, parse_webhook};
+use tracing::{Span, debug, warn};
+
+use crate::callflow::{Failure, answer};
+use crate::metrics::Outcome;
+use crate::runtime::{InvokeContext, Runtime};
+use crate::store::KvStore;
+use crate::tenant::Tenant;
+
+/// The answer to a non-call-action webhook: 8x8 only needs the 200.
+pub const ACK_BODY: &[u8] = b"{}";
+
+/// Why a webhook was refused before any plugin ran.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The body is not an 8x8 voice webhook we understand.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The payload's `subAccountId` is not one the tenant owns.
+    #[error("sub-account {0:?} does not belong to this tenant")]
+    SubAccount(String),
+    /// The event names no sub-account and the tenant is bound to some.
+    #[error("the event names no sub-account; this tenant only accepts its own")]
+    NoSubAccount,
+}
+
+/// Handles one webhook body for `tenant`; the answer is the response body (callflow
+/// JSON for a call action, [`ACK_BODY`] otherwise), always sent with 200.
+pub async fn handle(
+    runtime: &Runtime,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    body: &[u8],
+) -> Result<Bytes, WebhookError> {
+    let event = parse_webhook(body)?;
+    let kind = event.kind();
+    match event.sub_account_id() {
+        Some(id) if !tenant.config.sub_accounts.owns(id) => {
+            return Err(WebhookError::SubAccount(id.to_owned()));
+        }
+        None if tenant.config.sub_accounts != crate::config::SubAccounts::Any => {
+            return Err(WebhookError::NoSubAccount);
+        }
+        _ => {}
+    }
+    let span = Span::current();
+    span.record("event_type", kind.as_str());
+    if let Some(id) = event.session_id() {
+        span.record("session_id", id);
+    }
+    if let Some(id) = event.call_id() {
+        span.record("call_id", id);
+    }
+    if let Some(id) = event.event_id() {
+        span.record("event_id", id);
+    }
+    if let Ok(plugin) = &tenant.plugin {
+        span.record("version", plugin.digest());
+    }
+
+    let cell = tenant.state.deliveries.cell(&event.delivery_key());
+    let ran = AtomicBool::new(false);
+    let body = cell
+        .get_or_init(|| {
+            ran.store(true, Ordering::Relaxed);
+            run(runtime, kv, tenant, event)
+        })
+        .await
+        .clone();
+    if !ran.load(Ordering::Relaxed) {
+        // `run` counts the outcome of the delivery that ran the plugin.
+        debug!("repeated delivery answered from the cache");
+        tenant.state.stats.webhook(kind, Outcome::Duplicate);
+    }
+    Ok(body)
+}
+
+/// Runs the plugin once for `event` and decides the answer.
+async fn run(
+    runtime: &Runtime,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: Event,
+) -> Bytes {
+    let kind = event.kind();
+    let result = invoke(runtime, kv, tenant, &event).await;
+    let stats = &tenant.state.stats;
+    let (body, outcome) = match (kind, result) {
+        (EventKind::CallAction, Ok(body)) => (body, Outcome::Answered),
+        (EventKind::CallAction, Err(failure)) => {
+            stats.failure(failure.reason());
+            warn!(reason = failure.reason(), cause = %failure, "plugin failed; answering with the fallback");
+            (tenant.fallback_body.clone(), Outcome::Fallback)
+        }
+        (_, Ok(_)) => (Bytes::from_static(ACK_BODY), Outcome::Handled),
+        (_, Err(failure)) => {
+            stats.failure(failure.reason());
+            warn!(reason = failure.reason(), cause = %failure, "plugin failed on an event");
+            (Bytes::from_static(ACK_BODY), Outcome::Failed)
+        }
+    };
+    stats.webhook(kind, outcome);
+    body
+}
+
+async fn invoke(
+    runtime: &Runtime,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: &Event,
+) -> Result<Bytes, Failure> {
+    let plugin = tenant
+        .plugin
+        .as_ref()
+        .map_err(|e| Failure::NotLoaded(Arc::clone(e)))?;
+    let limits = tenant.config.limits;
+    let _slot = tenant
+        .state
+        .try_acquire(limits.max_concurrency)
+        .ok_or(Failure::Busy(limits.max_concurrency))?;
+    let ctx = InvokeContext {
+        tenant: Arc::clone(&tenant.id),
+        config: Arc::clone(&tenant.config.config),
+        kv: Arc::clone(kv),
+        limits: limits.sandbox,
+    };
+    let outcome = runtime.invoke(plugin, ctx, event).await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            tenant.state.stats.invocation(0);
+            return Err(failure.into());
+        }
+    };
+    tenant.state.stats.invocation(outcome.fuel_used);
+    if event.kind() == EventKind::CallAction {
+        answer(outcome.callflow)
+    } else {
+        Ok(Bytes::new())
+    }
+}
