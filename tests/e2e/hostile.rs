@@ -1,0 +1,109 @@
+use serde_json::Value;
+
+use crate::support::{HOSTILE_MODES, call_action, default_fallback, event_id, shared};
+
+/// The typed reason each hostile mode must be reported with.
+fn expected_reason(mode: &str) -> &'static str {
+    match mode {
+        "loop" => "out_of_fuel",
+        "spin" => "deadline",
+        "grow" => "memory_limit",
+        "recurse" | "panic" => "trap",
+        "invalid" => "invalid_callflow",
+        "read-file" | "read-env" | "error" => "plugin_error",
+        "huge" => "output_too_large",
+        other => panic!("no expectation for mode {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_hostile_plugin_gets_the_fallback_while_the_ivr_keeps_answering() {
+    let host = shared();
+    let mut set = tokio::task::JoinSet::new();
+    for (mode, _) in HOSTILE_MODES {
+        for round in 0..3 {
+            let tenant = format!("hostile-{mode}");
+            set.spawn(async move {
+                let answer = host.post(&tenant, &call_action(&event_id(mode), None, None)).await;
+                (Some((*mode, round)), answer)
+            });
+        }
+    }
+    for _ in 0..60 {
+        set.spawn(async move { (None, host.post("ivr", &call_action(&event_id("calm"), None, None)).await) });
+    }
+    let fallback = default_fallback();
+    while let Some(joined) = set.join_next().await {
+        let (hostile, (status, body)) = joined.expect("task");
+        assert_eq!(status, 200, "{hostile:?}: {body}");
+        match hostile {
+            Some((mode, _)) => assert_eq!(body, fallback, "hostile-{mode} did not get the fallback"),
+            None => {
+                assert_eq!(body["clientActionId"], "main_menu", "{body}");
+                assert_eq!(body["callflow"][0]["action"], "sayAndCapture", "{body}");
+            }
+        }
+    }
+    for (mode, _) in HOSTILE_MODES {
+        let tenant = host.registry.get(&format!("hostile-{mode}")).expect("tenant");
+        let reason = expected_reason(mode);
+        assert_eq!(tenant.state.stats.failures(reason), 3, "hostile-{mode} not counted as {reason}");
+    }
+}
+
+#[tokio::test]
+async fn denied_capabilities_are_not_readable() {
+    // The plugin says what it read if it could; the fallback proves it could not.
+    let host = shared();
+    for tenant in ["hostile-read-file", "hostile-read-env"] {
+        let (status, body) = host.post(tenant, &call_action(&event_id("deny"), None, None)).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, default_fallback(), "{tenant} read something: {body}");
+        let text = body.to_string();
+        assert!(!text.contains("root:") && !text.contains("/root"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn configured_fallback_is_what_callers_hear() {
+    let host = shared();
+    let (status, body) = host.post("custom-fallback", &call_action(&event_id("cf"), None, None)).await;
+    assert_eq!(status, 200);
+    let expected: Value = serde_json::json!({"callflow": [
+        {"action": "say", "params": {"text": "Our lines are closed.", "voiceProfile": "en-GB-Susan"}},
+        {"action": "hangup"}
+    ]});
+    assert_eq!(body, expected);
+}
+
+#[tokio::test]
+async fn tenant_without_a_loadable_plugin_gets_the_fallback_not_an_error() {
+    let host = shared();
+    let (status, body) = host.post("no-plugin", &call_action(&event_id("np"), None, None)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, default_fallback());
+    let tenant = host.registry.get("no-plugin").expect("tenant");
+    assert!(tenant.state.stats.failures("not_loaded") >= 1);
+}
+
+#[tokio::test]
+async fn hostile_plugin_on_a_status_event_is_still_acknowledged() {
+    let host = shared();
+    let body = call_action(&event_id("status"), None, None)
+        .replace("CALL_ACTION", "CALL_STATUS")
+        .replace("CALL_RECEIVED", "CALL_CONNECTED");
+    let (status, answer) = host.post("hostile-loop", &body).await;
+    assert_eq!((status, answer), (200, serde_json::json!({})));
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_others_keys() {
+    let host = shared();
+    let say = |body: &Value| body["callflow"][0]["params"]["text"].as_str().unwrap_or_default().to_owned();
+    let (_, a1) = host.post("counter-a", &call_action(&event_id("kv"), None, None)).await;
+    let (_, a2) = host.post("counter-a", &call_action(&event_id("kv"), None, None)).await;
+    let (_, b1) = host.post("counter-b", &call_action(&event_id("kv"), None, None)).await;
+    let (a1, a2, b1) = (say(&a1), say(&a2), say(&b1));
+    assert_ne!(a1, a2, "the counter did not persist between events");
+    assert_eq!(b1, "count 1", "tenant b saw tenant a's counter: a said {a1:?}, {a2:?}");
+}

@@ -1,0 +1,17 @@
+//! End-to-end tests: a real host on a loopback socket, real plugins built from source by
+//! `build.rs`, real HTTP. One binary, one module per concern.
+
+mod support;
+
+/// Every path of the seed's restaurant IVR, case by case (`tests/cases/ivr`).
+mod ivr;
+/// Every webhook sample of the seed and of 8x8's docs (`tests/cases/webhooks`).
+mod samples;
+/// Malformed, incomplete, oversized or misaddressed requests: a specific 4xx each.
+mod bad_input;
+/// Webhook authentication: Authorization header, source IP, sub-account.
+mod auth;
+/// Hostile plugins get the fallback while a well-behaved tenant keeps answering.
+mod hostile;
+/// Repeated deliveries of an event make the plugin act once.
+mod duplicates;
