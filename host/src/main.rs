@@ -200,6 +200,7 @@ representative_number = "+6587654321"
             .parent()
             .context("locating the workspace")?;
         let target = workspace.join("target");
+        ensure_wasm_target()?;
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(workspace)
             .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"])
@@ -226,5 +227,29 @@ representative_number = "+6587654321"
                 .with_context(|| format!("writing {}", dir.join("tenant.toml").display()))?;
         }
         Ok(tenants)
+    }
+
+    /// Installs the wasm32-wasip2 target when the toolchain lacks it: these machines set
+    /// `RUSTUP_AUTO_INSTALL=0`, so `rust-toolchain.toml` alone does not fetch it.
+    fn ensure_wasm_target() -> anyhow::Result<()> {
+        let sysroot = Command::new("rustc")
+            .args(["--print", "sysroot"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+            .output()
+            .context("running rustc")?;
+        let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+        if sysroot.join("lib/rustlib/wasm32-wasip2").is_dir() {
+            return Ok(());
+        }
+        tracing::info!("installing the wasm32-wasip2 target");
+        let status = Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+            .status()
+            .context("running rustup")?;
+        if !status.success() {
+            bail!("rustup target add wasm32-wasip2 failed ({status})");
+        }
+        Ok(())
     }
 }
