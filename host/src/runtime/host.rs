@@ -1,0 +1,533 @@
+//! What a plugin instance's store holds, and the host side of the plugin's imports.
+//!
+//! Owns: the `log`, `config` and `kv` imports (served from [`HostState`], one per event),
+//! the deny-all WASI context, the capture of the plugin's stdout/stderr, and the memory
+//! limiter that turns a memory blowup into a typed failure.
+//!
+//! Must not: block on anything but the tenant's kv store, or let one tenant's state reach
+//! another's: the tenant id is fixed when the store is built and the guest cannot name
+//! another.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tracing::{debug, error, info, trace, warn};
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::callflow::plugin::{config, kv, log, types};
+use super::{InvokeContext, Limits};
+use crate::store::{KvStore, StoreError};
+
+/// Where plugin log lines and output go in `tracing`.
+pub(crate) const LOG_TARGET: &str = "callflow::plugin";
+/// A plugin log line longer than this is cut (on a character boundary).
+pub(crate) const MAX_LOG_LINE_BYTES: usize = 1024;
+/// Bytes of stdout plus stderr kept per event; the rest is counted and dropped.
+pub(crate) const MAX_OUTPUT_BYTES: usize = 4096;
+
+/// A store's data: everything one invocation of one plugin can reach.
+pub(crate) struct State {
+    pub(crate) host: HostState,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) output: Arc<Output>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl State {
+    pub(crate) fn new(ctx: InvokeContext, memory_cap: usize) -> Self {
+        let output = Arc::new(Output::default());
+        let mut wasi = WasiCtxBuilder::new();
+        // Deny-all: no preopens, environment, arguments or stdin (the builder's defaults),
+        // no sockets of any kind, and the plugin's output captured for the log.
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .stdout(OutputStreamHandle {
+                output: Arc::clone(&output),
+                stream: Stream::Stdout,
+            })
+            .stderr(OutputStreamHandle {
+                output: Arc::clone(&output),
+                stream: Stream::Stderr,
+            });
+        Self {
+            limiter: MemoryLimiter {
+                cap: memory_cap,
+                hit: None,
+            },
+            host: HostState::new(ctx),
+            output,
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The state behind the `log`, `config` and `kv` imports for one event.
+pub struct HostState {
+    tenant: Arc<str>,
+    config: Arc<HashMap<String, String>>,
+    kv: Arc<dyn KvStore>,
+    limits: Limits,
+    log_lines: u32,
+    log_dropped: u32,
+}
+
+impl fmt::Debug for HostState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostState")
+            .field("tenant", &self.tenant)
+            .field("log_lines", &self.log_lines)
+            .field("log_dropped", &self.log_dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostState {
+    /// The host side of one event's imports.
+    pub fn new(ctx: InvokeContext) -> Self {
+        Self {
+            tenant: ctx.tenant,
+            config: ctx.config,
+            kv: ctx.kv,
+            limits: ctx.limits,
+            log_lines: 0,
+            log_dropped: 0,
+        }
+    }
+
+    /// The tenant this state serves.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// Log lines the plugin wrote beyond its budget, and so dropped.
+    pub fn log_lines_dropped(&self) -> u32 {
+        self.log_dropped
+    }
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) {
+        if self.log_lines >= self.limits.log_lines {
+            self.log_dropped = self.log_dropped.saturating_add(1);
+            return;
+        }
+        self.log_lines += 1;
+        let message = truncate(&message, MAX_LOG_LINE_BYTES);
+        let tenant = &*self.tenant;
+        match level {
+            log::Level::Trace => trace!(target: LOG_TARGET, tenant, "{message}"),
+            log::Level::Debug => debug!(target: LOG_TARGET, tenant, "{message}"),
+            log::Level::Info => info!(target: LOG_TARGET, tenant, "{message}"),
+            log::Level::Warn => warn!(target: LOG_TARGET, tenant, "{message}"),
+            log::Level::Error => error!(target: LOG_TARGET, tenant, "{message}"),
+        }
+    }
+}
+
+impl config::Host for HostState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+fn kv_error(err: StoreError) -> kv::KvError {
+    match err {
+        StoreError::TooLarge { .. } => kv::KvError::TooLarge(err.to_string()),
+        StoreError::Open { .. } | StoreError::Unavailable(_) => {
+            kv::KvError::Unavailable(err.to_string())
+        }
+    }
+}
+
+// The store is synchronous (redb commits before returning). These calls run on the
+// invoking task's thread, inside the plugin's fuel and deadline budget.
+impl kv::Host for HostState {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv::KvError> {
+        self.kv.get(&self.tenant, &key).map_err(kv_error)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), kv::KvError> {
+        self.kv
+            .set(
+                &self.tenant,
+                &key,
+                &value,
+                ttl_ms.map(Duration::from_millis),
+            )
+            .map_err(kv_error)
+    }
+
+    fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
+        self.kv.delete(&self.tenant, &key).map_err(kv_error)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, kv::KvError> {
+        self.kv
+            .compare_and_swap(
+                &self.tenant,
+                &key,
+                expected.as_deref(),
+                new.as_deref(),
+                ttl_ms.map(Duration::from_millis),
+            )
+            .map_err(kv_error)
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Memory cap for one store. Refusing a grow traps at once (rather than handing the
+/// guest a failed `memory.grow`), so the failure is reported as a memory limit and not
+/// as whatever the guest's allocator does next.
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    cap: usize,
+    /// The size a refused grow asked for.
+    pub(crate) hit: Option<usize>,
+}
+
+/// The error a refused memory grow traps with.
+#[derive(Debug, thiserror::Error)]
+#[error("linear memory would grow to {desired} bytes, over the {cap} byte limit")]
+pub(crate) struct MemoryLimitExceeded {
+    desired: usize,
+    cap: usize,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.hit = Some(desired);
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                desired,
+                cap: self.cap,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // The pool bounds every table; honour the table's own maximum too.
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What a plugin wrote to stdout and stderr during one event, capped in total.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    inner: Mutex<OutputInner>,
+}
+
+#[derive(Debug, Default)]
+struct OutputInner {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    dropped: usize,
+}
+
+impl Output {
+    fn write(&self, stream: Stream, bytes: &[u8]) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let room = MAX_OUTPUT_BYTES.saturating_sub(inner.stdout.len() + inner.stderr.len());
+        let take = bytes.len().min(room);
+        inner.dropped += bytes.len() - take;
+        let buf = match stream {
+            Stream::Stdout => &mut inner.stdout,
+            Stream::Stderr => &mut inner.stderr,
+        };
+        buf.extend_from_slice(&bytes[..take]);
+    }
+
+    /// Writes what the plugin printed to the log, tagged with the tenant.
+    pub(crate) fn log(&self, tenant: &str) {
+        let Ok(inner) = self.inner.lock() else {
+            return;
+        };
+        for (stream, buf) in [("stdout", &inner.stdout), ("stderr", &inner.stderr)] {
+            if buf.is_empty() {
+                continue;
+            }
+            let text = String::from_utf8_lossy(buf);
+            let text = text.trim_end();
+            if stream == "stdout" {
+                info!(target: LOG_TARGET, tenant, stream, "{text}");
+            } else {
+                warn!(target: LOG_TARGET, tenant, stream, "{text}");
+            }
+        }
+        if inner.dropped > 0 {
+            warn!(
+                target: LOG_TARGET,
+                tenant,
+                dropped_bytes = inner.dropped,
+                "plugin output over the per-event cap was dropped"
+            );
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn captured(&self, stream: Stream) -> String {
+        let inner = self.inner.lock().expect("lock");
+        let buf = match stream {
+            Stream::Stdout => &inner.stdout,
+            Stream::Stderr => &inner.stderr,
+        };
+        String::from_utf8_lossy(buf).into_owned()
+    }
+}
+
+/// stdout or stderr as WASI sees it: always writable, never blocking, and silently
+/// discarding what is over the cap (so `println!` in a plugin never fails or panics).
+struct OutputStreamHandle {
+    output: Arc<Output>,
+    stream: Stream,
+}
+
+/// How much a guest may write per `check-write`; any amount is accepted.
+const WRITE_BUDGET: usize = 64 * 1024;
+
+impl IsTerminal for OutputStreamHandle {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for OutputStreamHandle {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(Self {
+            output: Arc::clone(&self.output),
+            stream: self.stream,
+        })
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(Self {
+            output: Arc::clone(&self.output),
+            stream: self.stream,
+        })
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for OutputStreamHandle {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for OutputStreamHandle {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.output.write(self.stream, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(WRITE_BUDGET)
+    }
+}
+
+impl tokio::io::AsyncWrite for OutputStreamHandle {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.output.write(self.stream, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The imports, called through the generated `Host` traits without any wasm.
+    use super::*;
+    use crate::store::RedbStore;
+    use crate::store::tests::TempDir;
+
+    fn host(tenant: &str, kv: &Arc<dyn KvStore>, config: &[(&str, &str)]) -> HostState {
+        HostState::new(InvokeContext {
+            tenant: tenant.into(),
+            config: Arc::new(
+                config
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            kv: Arc::clone(kv),
+            limits: Limits {
+                log_lines: 2,
+                ..Limits::default()
+            },
+        })
+    }
+
+    fn kv_store() -> (TempDir, Arc<dyn KvStore>) {
+        let dir = TempDir::new("host-kv");
+        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&dir.0.join("kv.redb")).expect("open"));
+        (dir, kv)
+    }
+
+    #[test]
+    fn config_get_reads_only_the_tenants_configuration() {
+        let (_dir, kv) = kv_store();
+        let mut h = host("acme", &kv, &[("mode", "echo")]);
+        assert_eq!(
+            config::Host::get(&mut h, "mode".into()),
+            Some("echo".into())
+        );
+        assert_eq!(config::Host::get(&mut h, "HOME".into()), None);
+    }
+
+    #[test]
+    fn kv_calls_are_scoped_to_the_tenant() {
+        let (_dir, kv) = kv_store();
+        let mut acme = host("acme", &kv, &[]);
+        let mut globex = host("globex", &kv, &[]);
+        kv::Host::set(&mut acme, "n".into(), b"1".to_vec(), None).expect("set");
+        assert_eq!(kv::Host::get(&mut globex, "n".into()).expect("get"), None);
+        assert_eq!(
+            kv::Host::get(&mut acme, "n".into()).expect("get"),
+            Some(b"1".to_vec())
+        );
+        assert!(!kv::Host::delete(&mut globex, "n".into()).expect("delete"));
+        assert!(
+            kv::Host::compare_and_swap(&mut acme, "n".into(), Some(b"1".to_vec()), None, None)
+                .expect("cas")
+        );
+        assert_eq!(kv::Host::get(&mut acme, "n".into()).expect("get"), None);
+        // The store's own view: the value lived under acme only.
+        assert_eq!(kv.get("globex", "n").expect("get"), None);
+    }
+
+    #[test]
+    fn kv_ttl_is_passed_in_milliseconds() {
+        let (_dir, kv) = kv_store();
+        let mut h = host("acme", &kv, &[]);
+        kv::Host::set(&mut h, "k".into(), b"v".to_vec(), Some(0)).expect("set");
+        assert_eq!(kv::Host::get(&mut h, "k".into()).expect("get"), None);
+        kv::Host::set(&mut h, "k".into(), b"v".to_vec(), Some(60_000)).expect("set");
+        assert_eq!(
+            kv::Host::get(&mut h, "k".into()).expect("get"),
+            Some(b"v".to_vec())
+        );
+    }
+
+    #[test]
+    fn kv_store_errors_become_kv_errors() {
+        let (_dir, kv) = kv_store();
+        let mut h = host("acme", &kv, &[]);
+        let err = kv::Host::set(&mut h, "k".repeat(2000), b"v".to_vec(), None).expect_err("big");
+        assert!(matches!(err, kv::KvError::TooLarge(m) if m.contains("key")));
+        let err = kv::Host::set(&mut h, "k".into(), vec![0; 70_000], None).expect_err("big");
+        assert!(matches!(err, kv::KvError::TooLarge(m) if m.contains("value")));
+    }
+
+    #[test]
+    fn log_lines_beyond_the_budget_are_counted_and_dropped() {
+        let (_dir, kv) = kv_store();
+        let mut h = host("acme", &kv, &[]);
+        for _ in 0..5 {
+            log::Host::log(&mut h, log::Level::Info, "hello".into());
+        }
+        assert_eq!(h.log_lines_dropped(), 3);
+    }
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("hi", 10), "hi");
+    }
+
+    #[test]
+    fn output_is_capped_across_both_streams() {
+        let out = Output::default();
+        out.write(Stream::Stdout, &[b'a'; 3000]);
+        out.write(Stream::Stderr, &[b'b'; 3000]);
+        assert_eq!(out.captured(Stream::Stdout).len(), 3000);
+        assert_eq!(out.captured(Stream::Stderr).len(), MAX_OUTPUT_BYTES - 3000);
+        assert_eq!(
+            out.inner.lock().expect("lock").dropped,
+            6000 - MAX_OUTPUT_BYTES
+        );
+    }
+
+    #[test]
+    fn memory_limiter_refuses_growth_past_the_cap_with_a_typed_error() {
+        let mut l = MemoryLimiter {
+            cap: 1 << 20,
+            hit: None,
+        };
+        assert!(l.memory_growing(0, 1 << 20, None).expect("at cap"));
+        let err = l.memory_growing(1 << 20, 2 << 20, None).expect_err("over");
+        assert!(err.downcast_ref::<MemoryLimitExceeded>().is_some());
+        assert_eq!(l.hit, Some(2 << 20));
+    }
+}
