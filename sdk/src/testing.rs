@@ -1,0 +1,433 @@
+//! Run plugins natively under plain `cargo test`: an in-memory host, and events built
+//! from 8x8's JSON.
+//!
+//! ```
+//! use callflow_sdk::prelude::*;
+//! use callflow_sdk::testing::{Harness, call_action};
+//!
+//! struct Echo;
+//! impl Plugin for Echo {
+//!     fn handle(event: Event, _ctx: &Context) -> Result<Option<Callflow>, PluginError> {
+//!         let Event::CallAction(action) = event else { return Ok(None) };
+//!         let text = format!("You pressed {}", action.digits.as_deref().unwrap_or("nothing"));
+//!         Ok(Some(Callflow::new().say(Say::new(text, "en-US-BenjaminRUS")).hangup()))
+//!     }
+//! }
+//!
+//! let flow = Harness::new()
+//!     .handle::<Echo>(call_action().client_action_id("menu").digits("7"))?
+//!     .expect("a callflow");
+//! assert_eq!(flow.actions[0], Action::Say(Say::new("You pressed 7", "en-US-BenjaminRUS")));
+//! # Ok::<(), PluginError>(())
+//! ```
+//!
+//! What the harness promises: the plugin sees what it would see in a component (the
+//! event crosses the same WIT conversions, the store keeps the host's rules), and a
+//! callflow that 8x8 would reject fails the test on the spot.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use callflow_wire::{CallDirection, CallStatus, Callflow, Event, rules};
+
+use crate::context::{Context, Host, KvError, Level};
+use crate::{Plugin, PluginError, guest};
+
+/// Longest key the store takes, in bytes (the host's limit).
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Longest value the store takes, in bytes (the host's limit).
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// One line a plugin logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Its severity.
+    pub level: Level,
+    /// What the plugin wrote.
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Vec<u8>,
+    /// Milliseconds on the harness clock at which the value is gone.
+    expires_at: Option<u64>,
+}
+
+/// An in-memory host for running a [`Plugin`] natively.
+///
+/// - Configuration is what [`config`](Harness::config) set.
+/// - The key-value store follows the host's rules: keys up to [`MAX_KEY_BYTES`], values
+///   up to [`MAX_VALUE_BYTES`] (else [`KvError::TooLarge`]); a value with a time to live
+///   of `t` ms is gone once the clock has moved `t` ms or more (a TTL of 0 expires at
+///   once); `set` and a successful compare-and-swap replace the expiry with their own;
+///   an expired value counts as absent everywhere, including `delete`'s answer and
+///   compare-and-swap's `expected`.
+/// - The clock starts at 0 and moves only with [`advance`](Harness::advance), so TTL
+///   tests need no sleeping.
+/// - Log lines are kept (see [`logs`](Harness::logs)) and echoed to stderr, which
+///   `cargo test` shows for failing tests.
+#[derive(Debug, Default)]
+pub struct Harness {
+    config: BTreeMap<String, String>,
+    kv: RefCell<BTreeMap<String, Entry>>,
+    now_ms: Cell<u64>,
+    logs: RefCell<Vec<LogLine>>,
+}
+
+impl Harness {
+    /// A harness with no configuration, an empty store and the clock at 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the tenant configuration value `key`.
+    #[must_use]
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+
+    /// Runs `event` through plugin `P`, as the host would.
+    ///
+    /// The event and the answer cross the same WIT conversions as in a component. A
+    /// returned callflow is checked with [`rules::render`]; if 8x8 would reject it, this
+    /// panics with the broken rule and the callflow's JSON.
+    #[track_caller]
+    pub fn handle<P: Plugin>(
+        &self,
+        event: impl Into<Event>,
+    ) -> Result<Option<Callflow>, PluginError> {
+        let ctx = self.context();
+        let answer = match guest::dispatch::<P>(guest::event_to_wit(event.into()), &ctx) {
+            Ok(flow) => flow.map(guest::callflow_from_wit),
+            Err(err) => return Err(guest::plugin_error_from_wit(err)),
+        };
+        if let Some(flow) = &answer
+            && let Err(violation) = rules::render(flow)
+        {
+            panic!(
+                "the plugin returned a callflow 8x8 would reject: {violation}\n{}",
+                flow.to_json()
+            );
+        }
+        Ok(answer)
+    }
+
+    /// A [`Context`] on this harness's host: seed or inspect the store and configuration
+    /// exactly as the plugin sees them.
+    pub fn context(&self) -> Context<'_> {
+        Context::new(self)
+    }
+
+    /// Moves the store's clock forward.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.now_ms.set(self.now_ms.get().saturating_add(ms));
+    }
+
+    /// Every line plugins logged so far, oldest first.
+    pub fn logs(&self) -> Vec<LogLine> {
+        self.logs.borrow().clone()
+    }
+
+    fn live(&self, entry: &Entry) -> bool {
+        entry.expires_at.is_none_or(|at| self.now_ms.get() < at)
+    }
+
+    fn current(&self, key: &str) -> Option<Vec<u8>> {
+        self.kv
+            .borrow()
+            .get(key)
+            .filter(|e| self.live(e))
+            .map(|e| e.value.clone())
+    }
+
+    fn put(&self, key: &str, value: &[u8], ttl_ms: Option<u64>) {
+        let entry = Entry {
+            value: value.to_vec(),
+            expires_at: ttl_ms.map(|t| self.now_ms.get().saturating_add(t)),
+        };
+        self.kv.borrow_mut().insert(key.to_owned(), entry);
+    }
+
+    /// Removes `key`; true when a live value was there.
+    fn remove(&self, key: &str) -> bool {
+        let removed = self.kv.borrow_mut().remove(key);
+        removed.is_some_and(|e| self.live(&e))
+    }
+}
+
+fn check_key(key: &str) -> Result<(), KvError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KvError::TooLarge(format!(
+            "key is {} bytes; the limit is {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), KvError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(KvError::TooLarge(format!(
+            "value is {} bytes; the limit is {MAX_VALUE_BYTES}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Host for Harness {
+    fn log(&self, level: Level, message: &str) {
+        eprintln!("[plugin {level}] {message}");
+        self.logs.borrow_mut().push(LogLine {
+            level,
+            message: message.to_owned(),
+        });
+    }
+
+    fn config(&self, key: &str) -> Option<String> {
+        self.config.get(key).cloned()
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        check_key(key)?;
+        Ok(self.current(key))
+    }
+
+    fn kv_set(&self, key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), KvError> {
+        check_key(key)?;
+        check_value(value)?;
+        self.put(key, value, ttl_ms);
+        Ok(())
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<bool, KvError> {
+        check_key(key)?;
+        Ok(self.remove(key))
+    }
+
+    fn kv_compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, KvError> {
+        check_key(key)?;
+        if let Some(value) = new {
+            check_value(value)?;
+        }
+        if self.current(key).as_deref() != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => self.put(key, value, ttl_ms),
+            None => {
+                self.remove(key);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Parses an 8x8 webhook body into an [`Event`] with the host's own parser.
+///
+/// # Panics
+/// When the host would reject the body; the message says why.
+#[track_caller]
+pub fn event_from_json(json: &str) -> Event {
+    match callflow_wire::parse_webhook(json.as_bytes()) {
+        Ok(event) => event,
+        Err(err) => panic!("not a webhook the host accepts: {err}\n{json}"),
+    }
+}
+
+/// A `CALL_ACTION` webhook to build: an inbound PSTN call to a virtual number, like the
+/// seed's sample. Set what the test is about, leave the rest.
+///
+/// ```
+/// use callflow_sdk::testing::call_action;
+/// use callflow_sdk::{CallStatus, Event};
+///
+/// let Event::CallAction(action) = call_action().client_action_id("main_menu").digits("1").build()
+/// else { unreachable!() };
+/// assert_eq!(action.digits.as_deref(), Some("1"));
+/// assert_eq!(action.call.status, CallStatus::ActionCompleted);
+/// ```
+pub fn call_action() -> CallActionBuilder {
+    CallActionBuilder::default()
+}
+
+/// Builds a `CALL_ACTION` webhook; start with [`call_action`].
+///
+/// The builder writes 8x8's JSON and parses it with the host's parser, so the event is
+/// exactly what the host would hand a plugin for that body.
+#[derive(Debug, Clone)]
+pub struct CallActionBuilder {
+    event_id: Option<String>,
+    call_id: String,
+    session_id: String,
+    sub_account_id: String,
+    status: Option<CallStatus>,
+    direction: CallDirection,
+    source: String,
+    destination: String,
+    client_action_id: Option<String>,
+    digits: Option<String>,
+}
+
+impl Default for CallActionBuilder {
+    fn default() -> Self {
+        Self {
+            event_id: None,
+            call_id: "a1d6a5e3-efec-11e9-b999-7d370b5f90d1".into(),
+            session_id: "a1d6a5e2-efec-11e9-b999-efc71013a78f".into(),
+            sub_account_id: "your_subaccount_id".into(),
+            status: None,
+            direction: CallDirection::Inbound,
+            source: "+65123456789".into(),
+            destination: "+65987654321".into(),
+            client_action_id: None,
+            digits: None,
+        }
+    }
+}
+
+impl CallActionBuilder {
+    /// The `clientActionId` 8x8 echoes from the previous callflow.
+    #[must_use]
+    pub fn client_action_id(mut self, id: impl Into<String>) -> Self {
+        self.client_action_id = Some(id.into());
+        self
+    }
+
+    /// The digits the last `sayAndCapture` captured (`eventData.dtmf`).
+    #[must_use]
+    pub fn digits(mut self, digits: impl Into<String>) -> Self {
+        self.digits = Some(digits.into());
+        self
+    }
+
+    /// The `callStatus`. Unless set, it is `ACTION_COMPLETED` when a client action id or
+    /// digits are set (the answer to an earlier callflow) and `CALL_RECEIVED` otherwise
+    /// (a new inbound call).
+    #[must_use]
+    pub fn status(mut self, status: CallStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The `callDirection` (default `INBOUND`).
+    #[must_use]
+    pub fn direction(mut self, direction: CallDirection) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    /// The calling number.
+    #[must_use]
+    pub fn source(mut self, number: impl Into<String>) -> Self {
+        self.source = number.into();
+        self
+    }
+
+    /// The called number (a virtual number for inbound calls).
+    #[must_use]
+    pub fn destination(mut self, number: impl Into<String>) -> Self {
+        self.destination = number.into();
+        self
+    }
+
+    /// The `eventId` (default: a new one per built event).
+    #[must_use]
+    pub fn event_id(mut self, id: impl Into<String>) -> Self {
+        self.event_id = Some(id.into());
+        self
+    }
+
+    /// The `callId`.
+    #[must_use]
+    pub fn call_id(mut self, id: impl Into<String>) -> Self {
+        self.call_id = id.into();
+        self
+    }
+
+    /// The `sessionId`.
+    #[must_use]
+    pub fn session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = id.into();
+        self
+    }
+
+    /// The `subAccountId`.
+    #[must_use]
+    pub fn sub_account_id(mut self, id: impl Into<String>) -> Self {
+        self.sub_account_id = id.into();
+        self
+    }
+
+    /// The webhook body 8x8 would send.
+    pub fn to_json(&self) -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT_EVENT: AtomicU64 = AtomicU64::new(1);
+
+        let answered = self.client_action_id.is_some() || self.digits.is_some();
+        let status = self.status.clone().unwrap_or(if answered {
+            CallStatus::ActionCompleted
+        } else {
+            CallStatus::CallReceived
+        });
+        let event_id = self.event_id.clone().unwrap_or_else(|| {
+            let n = NEXT_EVENT.fetch_add(1, Ordering::Relaxed);
+            format!("eb0fc709-9693-11ea-454d-{n:012x}")
+        });
+        let mut payload = serde_json::json!({
+            "eventId": event_id,
+            "callId": self.call_id,
+            "sessionId": self.session_id,
+            "subAccountId": self.sub_account_id,
+            "callStatus": status.as_str(),
+            "callDirection": self.direction.as_str(),
+            "callType": "PSTN",
+            "source": self.source,
+            "destination": self.destination,
+            "sourceFormat": "MSISDN",
+            "destinationFormat": "MSISDN",
+            "sourceCountryCode": "SG",
+            "destinationCountryCode": "SG",
+            "destinationRefId": "vn-ref-1",
+            "callDuration": 0,
+            "sipCode": 200,
+            "timestamp": "2019-10-16T08:12:01Z",
+        });
+        if let Some(id) = &self.client_action_id {
+            payload["clientActionId"] = id.as_str().into();
+        }
+        if let Some(digits) = &self.digits {
+            payload["eventData"] = serde_json::json!({ "dtmf": digits });
+        }
+        serde_json::json!({
+            "namespace": "VOICE",
+            "eventType": "CALL_ACTION",
+            "description": "Action request of a call",
+            "payload": payload,
+        })
+        .to_string()
+    }
+
+    /// The event the host would hand a plugin for [`to_json`](Self::to_json).
+    #[track_caller]
+    pub fn build(&self) -> Event {
+        event_from_json(&self.to_json())
+    }
+}
+
+impl From<CallActionBuilder> for Event {
+    #[track_caller]
+    fn from(builder: CallActionBuilder) -> Self {
+        builder.build()
+    }
+}
