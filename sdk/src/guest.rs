@@ -455,3 +455,108 @@ pub(crate) fn plugin_error_from_wit(err: wit::PluginError) -> PluginError {
         wit::PluginError::Internal(why) => PluginError::Internal(why),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::event_from_json;
+
+    fn round_trip(event: wire::Event) {
+        assert_eq!(event_from_wit(event_to_wit(event.clone())), event);
+    }
+
+    #[test]
+    fn call_events_cross_the_wit_boundary_unchanged() {
+        round_trip(event_from_json(
+            r#"{"eventType":"CALL_ACTION","payload":{"eventId":"e","callId":"c","sessionId":"s",
+            "subAccountId":"a","callStatus":"ACTION_COMPLETED","callDirection":"OUTBOUND",
+            "callType":"PSTN","source":"+6568888888","destination":"6598888888",
+            "sourceCountryCode":"SG","destinationCountryCode":"LK","sourceRefId":"r1",
+            "destinationRefId":"r2","callDuration":7,"sipCode":486,
+            "timestamp":"2024-05-16T04:12:11.217Z","clientActionId":"menu","eventData":{"dtmf":"12"}}}"#,
+        ));
+        for status in [
+            "CALL_INITIATED",
+            "CALL_RECEIVED",
+            "CALL_CONNECTED",
+            "CALL_DISCONNECTED",
+            "CALL_UPDATED",
+            "DTMF_RECEIVED",
+            "ACTION_COMPLETED",
+            "CALL_PARKED",
+        ] {
+            for direction in ["INBOUND", "OUTBOUND", "SIDEWAYS"] {
+                round_trip(event_from_json(&format!(
+                    r#"{{"eventType":"CALL_STATUS","payload":{{"eventId":"e","callId":"c",
+                    "sessionId":"s","subAccountId":"a","callStatus":"{status}",
+                    "callDirection":"{direction}","source":"anonymous","destination":"+65"}}}}"#
+                )));
+            }
+        }
+    }
+
+    #[test]
+    fn other_events_cross_the_wit_boundary_unchanged() {
+        for status in [
+            "COMPLETED",
+            "BUSY",
+            "NO_ANSWER",
+            "FAILED",
+            "CANCELED",
+            "ERROR",
+            "LOST",
+        ] {
+            round_trip(event_from_json(&format!(
+                r#"{{"eventType":"SESSION_SUMMARY","payload":{{"eventId":"e","sessionId":"s",
+                "subAccountId":"a","sessionStatus":"{status}","startTime":"t0","endTime":"t1",
+                "lastAction":"say","callCount":2,"clientRequestId":"req",
+                "errorDetails":{{"errorCode":-2003,"errorMsg":"call flow invalid"}},
+                "details":{{"callA":{{"callId":"a","callDirection":"INBOUND","callType":"PSTN",
+                "source":"6511","destination":"+6522","sourceRefId":"r1","destinationRefId":"r2",
+                "callStatus":"COMPLETED","callDuration":12,"sipCode":200,
+                "initiatedTimestamp":"i","connectedTimestamp":"c","disconnectedTimestamp":"d",
+                "callQuality":{{"mos":4.4,"packetLossRate":0.01,"jitter":20}}}},
+                "callB":{{"callId":"b"}}}}}}}}"#
+            )));
+        }
+        round_trip(event_from_json(
+            r#"{"eventType":"CALL_RECORDING_STATUS","payload":{"eventId":"e","sessionId":"s",
+            "subAccountId":"a","recordingId":"r","durationSeconds":30,"filePath":"/f.wav",
+            "status":"UPLOAD_COMPLETED"}}"#,
+        ));
+        round_trip(event_from_json(
+            r#"{"eventType":"VIRTUAL_NUMBER_UPDATE","payload":{"subAccountId":"a",
+            "virtualNumbers":[{"msisdn":"+65123","operationalStatus":"Active","referenceId":"r",
+            "countryCode":"SG"},{"msisdn":"65987","operationalStatus":"Unhealthy"},
+            {"msisdn":"65988","operationalStatus":"Retired"}]}}"#,
+        ));
+    }
+
+    #[test]
+    fn callflows_and_errors_cross_the_wit_boundary_unchanged() {
+        let flow = wire::Callflow::new()
+            .client_action_id("menu")
+            .make_call(wire::MakeCall::new("+6511", "6522").call_recording(true))
+            .play_file(wire::PlayFile::new("https://x.example/a.mp3").repetition(2))
+            .say(wire::Say::new("hi", "v").repetition(3).speed(1.5))
+            .say_and_capture(
+                wire::SayAndCapture::new("p", "v")
+                    .success_message("ok")
+                    .failure_message("no")
+                    .speed(0.5)
+                    .complete_on_hash(false)
+                    .digits(2, 4)
+                    .timeouts(1000, 2000)
+                    .tries(3),
+            )
+            .then(wire::Action::Hangup);
+        assert_eq!(callflow_from_wit(callflow_to_wit(flow.clone())), flow);
+        for err in [
+            PluginError::BadEvent("b".into()),
+            PluginError::Unavailable("u".into()),
+            PluginError::Internal("i".into()),
+        ] {
+            assert_eq!(plugin_error_from_wit(plugin_error_to_wit(err.clone())), err);
+        }
+    }
+}

@@ -431,3 +431,252 @@ impl From<CallActionBuilder> for Event {
         builder.build()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Action, Say};
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn values_expire_exactly_when_their_ttl_has_passed() {
+        let h = Harness::new();
+        let kv = h.context().kv();
+        kv.set("k", b"v", Some(Duration::from_millis(100)))
+            .expect("set");
+        h.advance(Duration::from_millis(99));
+        assert_eq!(kv.get("k"), Ok(Some(b"v".to_vec())));
+        h.advance(Duration::from_millis(1));
+        assert_eq!(kv.get("k"), Ok(None));
+    }
+
+    #[test]
+    fn a_zero_ttl_expires_at_once_and_no_ttl_never_expires() {
+        let h = Harness::new();
+        let kv = h.context().kv();
+        kv.set("gone", b"v", Some(Duration::ZERO)).expect("set");
+        kv.set("kept", b"v", None).expect("set");
+        assert_eq!(kv.get("gone"), Ok(None));
+        h.advance(DAY * 365);
+        assert_eq!(kv.get("kept"), Ok(Some(b"v".to_vec())));
+    }
+
+    #[test]
+    fn set_replaces_the_expiry_of_the_value_it_replaces() {
+        let h = Harness::new();
+        let kv = h.context().kv();
+        kv.set("k", b"1", Some(Duration::from_secs(1)))
+            .expect("set");
+        kv.set("k", b"2", None).expect("set");
+        h.advance(DAY);
+        assert_eq!(kv.get("k"), Ok(Some(b"2".to_vec())));
+        kv.set("k", b"3", Some(Duration::from_secs(1)))
+            .expect("set");
+        h.advance(Duration::from_secs(1));
+        assert_eq!(kv.get("k"), Ok(None));
+    }
+
+    #[test]
+    fn delete_reports_only_live_values() {
+        let h = Harness::new();
+        let kv = h.context().kv();
+        assert_eq!(kv.delete("k"), Ok(false));
+        kv.set("k", b"v", None).expect("set");
+        assert_eq!(kv.delete("k"), Ok(true));
+        assert_eq!(kv.get("k"), Ok(None));
+        kv.set("k", b"v", Some(Duration::from_secs(1)))
+            .expect("set");
+        h.advance(Duration::from_secs(2));
+        assert_eq!(kv.delete("k"), Ok(false));
+    }
+
+    #[test]
+    fn compare_and_swap_treats_expired_values_as_absent() {
+        let h = Harness::new();
+        let kv = h.context().kv();
+        kv.set("k", b"old", Some(Duration::from_secs(1)))
+            .expect("set");
+        assert_eq!(
+            kv.compare_and_swap("k", None, Some(b"new"), None),
+            Ok(false)
+        );
+        h.advance(Duration::from_secs(1));
+        assert_eq!(
+            kv.compare_and_swap("k", Some(b"old"), Some(b"new"), None),
+            Ok(false)
+        );
+        assert_eq!(kv.compare_and_swap("k", None, Some(b"new"), None), Ok(true));
+        assert_eq!(kv.get("k"), Ok(Some(b"new".to_vec())));
+    }
+
+    #[test]
+    fn compare_and_swap_deletes_and_sets_its_own_ttl() {
+        let h = Harness::new();
+        let kv = h.context().kv();
+        kv.set("k", b"a", None).expect("set");
+        assert_eq!(kv.compare_and_swap("k", Some(b"b"), None, None), Ok(false));
+        assert_eq!(kv.get("k"), Ok(Some(b"a".to_vec())));
+        assert_eq!(kv.compare_and_swap("k", Some(b"a"), None, None), Ok(true));
+        assert_eq!(kv.get("k"), Ok(None));
+        let ttl = Some(Duration::from_secs(5));
+        assert_eq!(kv.compare_and_swap("k", None, Some(b"c"), ttl), Ok(true));
+        h.advance(Duration::from_secs(5));
+        assert_eq!(kv.get("k"), Ok(None));
+    }
+
+    #[test]
+    fn keys_and_values_over_the_host_limits_are_too_large() {
+        let h = Harness::new();
+        let kv = h.context().kv();
+        let long_key = "k".repeat(MAX_KEY_BYTES + 1);
+        let big = vec![0; MAX_VALUE_BYTES + 1];
+        assert!(matches!(kv.get(&long_key), Err(KvError::TooLarge(_))));
+        assert!(matches!(
+            kv.set(&long_key, b"v", None),
+            Err(KvError::TooLarge(_))
+        ));
+        assert!(matches!(kv.delete(&long_key), Err(KvError::TooLarge(_))));
+        assert!(matches!(kv.set("k", &big, None), Err(KvError::TooLarge(_))));
+        assert!(matches!(
+            kv.compare_and_swap("k", None, Some(&big), None),
+            Err(KvError::TooLarge(_))
+        ));
+        let at_limit = vec![0; MAX_VALUE_BYTES];
+        assert_eq!(kv.set(&"k".repeat(MAX_KEY_BYTES), &at_limit, None), Ok(()));
+    }
+
+    #[test]
+    fn config_and_logs_reach_the_plugin_and_the_test() {
+        let h = Harness::new().config("greeting", "hi");
+        let ctx = h.context();
+        assert_eq!(ctx.config("greeting").as_deref(), Some("hi"));
+        assert_eq!(ctx.config("absent"), None);
+        let err = ctx.require_config("absent").expect_err("missing");
+        assert_eq!(
+            err,
+            PluginError::Unavailable("tenant configuration has no `absent`".into())
+        );
+        crate::info!(ctx, "menu {}", 1);
+        crate::warn!(ctx, "odd");
+        assert_eq!(
+            h.logs(),
+            [
+                LogLine {
+                    level: Level::Info,
+                    message: "menu 1".into()
+                },
+                LogLine {
+                    level: Level::Warn,
+                    message: "odd".into()
+                },
+            ]
+        );
+    }
+
+    struct Fixed;
+    impl Plugin for Fixed {
+        fn handle(event: Event, ctx: &Context<'_>) -> Result<Option<Callflow>, PluginError> {
+            let text = ctx.require_config("text")?;
+            match event {
+                Event::CallAction(_) => Ok(Some(Callflow::new().say(Say::new(text, "v")).hangup())),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    #[test]
+    fn handle_returns_the_plugins_answer_and_errors() {
+        let flow = Harness::new()
+            .config("text", "hello")
+            .handle::<Fixed>(call_action());
+        let flow = flow.expect("ok").expect("a callflow");
+        assert_eq!(
+            flow.actions,
+            [Action::Say(Say::new("hello", "v")), Action::Hangup]
+        );
+        let err = Harness::new()
+            .handle::<Fixed>(call_action())
+            .expect_err("no config");
+        assert!(matches!(err, PluginError::Unavailable(why) if why.contains("`text`")));
+    }
+
+    #[test]
+    #[should_panic(expected = "8x8 would reject")]
+    fn handle_fails_loudly_on_a_callflow_8x8_would_reject() {
+        // An empty text breaks 8x8's rules (-1009).
+        let _ = Harness::new()
+            .config("text", " ")
+            .handle::<Fixed>(call_action());
+    }
+
+    #[test]
+    fn call_action_status_follows_what_was_set() {
+        let status = |b: CallActionBuilder| match b.build() {
+            Event::CallAction(a) => a.call.status,
+            other => panic!("not a call action: {other:?}"),
+        };
+        assert_eq!(status(call_action()), CallStatus::CallReceived);
+        assert_eq!(
+            status(call_action().client_action_id("m")),
+            CallStatus::ActionCompleted
+        );
+        assert_eq!(
+            status(call_action().digits("1")),
+            CallStatus::ActionCompleted
+        );
+        assert_eq!(
+            status(call_action().digits("1").status(CallStatus::DtmfReceived)),
+            CallStatus::DtmfReceived
+        );
+    }
+
+    #[test]
+    fn call_action_sets_every_field_it_names() {
+        let built = call_action()
+            .event_id("e")
+            .call_id("c")
+            .session_id("s")
+            .sub_account_id("acc")
+            .direction(CallDirection::Outbound)
+            .source("6511")
+            .destination("+6522")
+            .client_action_id("menu")
+            .digits("42")
+            .build();
+        let Event::CallAction(a) = built else {
+            panic!("not a call action")
+        };
+        assert_eq!(
+            (
+                a.call.event_id.as_str(),
+                a.call.call_id.as_str(),
+                a.call.session_id.as_str()
+            ),
+            ("e", "c", "s")
+        );
+        assert_eq!(a.call.sub_account_id, "acc");
+        assert_eq!(a.call.direction, CallDirection::Outbound);
+        // As the host's parser does: E.164 numbers get their `+`.
+        assert_eq!(
+            (a.call.source.as_str(), a.call.destination.as_str()),
+            ("+6511", "+6522")
+        );
+        assert_eq!(a.client_action_id.as_deref(), Some("menu"));
+        assert_eq!(a.digits.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn built_events_get_distinct_event_ids() {
+        assert_ne!(
+            call_action().build().event_id(),
+            call_action().build().event_id()
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not a webhook the host accepts")]
+    fn event_from_json_names_what_the_host_would_reject() {
+        let _ = event_from_json(r#"{"eventType":"CALL_ACTION","payload":{}}"#);
+    }
+}

@@ -268,3 +268,6 @@ impl Plugin for Ivr {
         Ok(Some(flow))
     }
 }
+
+#[cfg(test)]
+mod tests;
