@@ -19,6 +19,11 @@ fn expected_reason(mode: &str) -> &'static str {
 #[tokio::test]
 async fn every_hostile_plugin_gets_the_fallback_while_the_ivr_keeps_answering() {
     let host = shared();
+    let failures = |mode: &str| {
+        let tenant = host.registry.get(&format!("hostile-{mode}")).expect("tenant");
+        tenant.state.stats.failures(expected_reason(mode))
+    };
+    let before: Vec<u64> = HOSTILE_MODES.iter().map(|(mode, _)| failures(mode)).collect();
     let mut set = tokio::task::JoinSet::new();
     for (mode, _) in HOSTILE_MODES {
         for round in 0..3 {
@@ -44,10 +49,10 @@ async fn every_hostile_plugin_gets_the_fallback_while_the_ivr_keeps_answering() 
             }
         }
     }
-    for (mode, _) in HOSTILE_MODES {
-        let tenant = host.registry.get(&format!("hostile-{mode}")).expect("tenant");
-        let reason = expected_reason(mode);
-        assert_eq!(tenant.state.stats.failures(reason), 3, "hostile-{mode} not counted as {reason}");
+    // Other tests may run the same tenants at the same time: count at least ours.
+    for ((mode, _), before) in HOSTILE_MODES.iter().zip(before) {
+        let counted = failures(mode) - before;
+        assert!(counted >= 3, "hostile-{mode}: {counted} failures counted as {}", expected_reason(mode));
     }
 }
 

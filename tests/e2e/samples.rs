@@ -16,10 +16,17 @@ async fn every_documented_webhook_sample_is_accepted_and_answered() {
         .collect();
     dirs.sort();
     assert!(dirs.len() >= 10, "expected the seed's and 8x8's samples, found {}", dirs.len());
-    for dir in dirs {
+    let tenant = host.registry.get("samples").expect("tenant");
+    let invocations = tenant.state.stats.invocations();
+    for dir in &dirs {
         let request = std::fs::read_to_string(dir.join("request.json")).expect("request.json");
-        let (status, answer) = host.post("ivr", &request).await;
+        let (status, answer) = host.post("samples", &request).await;
         assert_eq!(status, 200, "{}: {answer}", dir.display());
         assert_json_file(&dir.join("response.json"), &answer);
+    }
+    // Every sample reached the plugin once, and none made it fail.
+    assert_eq!(tenant.state.stats.invocations() - invocations, dirs.len() as u64);
+    for reason in callflow_host::metrics::FAILURE_REASONS {
+        assert_eq!(tenant.state.stats.failures(reason), 0, "a sample failed with {reason}");
     }
 }

@@ -174,6 +174,11 @@ pub fn shared() -> &'static Host {
                 wasm: Some(ivr),
             },
             TenantSpec {
+                id: "samples",
+                toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
+                wasm: Some(ivr),
+            },
+            TenantSpec {
                 id: "ivr-bound",
                 toml: format!(
                     "sub_accounts = [\"8x8_test\"]\n[webhook_auth]\nauthorization = \"Basic c2VjcmV0OnNlY3JldA==\"\nallowed_ips = [\"127.0.0.0/8\"]\n{IVR_CONFIG}"
