@@ -47,7 +47,9 @@ impl Failure {
 /// The body to answer a call action with, if the plugin's callflow may be sent.
 pub fn answer(callflow: Option<Callflow>) -> Result<Bytes, Failure> {
     let flow = callflow.ok_or(Failure::NoCallflow)?;
-    rules::render(&flow).map(Bytes::from).map_err(Failure::Invalid)
+    rules::render(&flow)
+        .map(Bytes::from)
+        .map_err(Failure::Invalid)
 }
 
 #[cfg(test)]
@@ -57,7 +59,9 @@ mod tests {
 
     #[test]
     fn valid_callflow_is_rendered_as_8x8_json() {
-        let flow = Callflow::new().say(Say::new("Hi", "en-US-ZiraRUS")).hangup();
+        let flow = Callflow::new()
+            .say(Say::new("Hi", "en-US-ZiraRUS"))
+            .hangup();
         let body = answer(Some(flow.clone())).expect("valid");
         assert_eq!(body, flow.to_json().as_bytes());
     }

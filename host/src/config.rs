@@ -136,13 +136,19 @@ impl HostConfig {
         let raw: RawHostConfig = read_toml(path)?;
         let base = Self::default();
         let maxima = apply(&base.maxima, &raw.maxima, None, path, "maxima")?;
-        let defaults = apply(&base.defaults, &raw.defaults, Some(&maxima), path, "defaults")?;
+        let defaults = apply(
+            &base.defaults,
+            &raw.defaults,
+            Some(&maxima),
+            path,
+            "defaults",
+        )?;
         Ok(Self {
             defaults,
             maxima,
-            max_body_bytes: raw
-                .max_body_kib
-                .map_or(base.max_body_bytes, |k| usize::try_from(k << 10).unwrap_or(usize::MAX)),
+            max_body_bytes: raw.max_body_kib.map_or(base.max_body_bytes, |k| {
+                usize::try_from(k << 10).unwrap_or(usize::MAX)
+            }),
             dedupe_capacity: raw.dedupe_capacity.unwrap_or(base.dedupe_capacity),
         })
     }
@@ -233,6 +239,8 @@ struct RawTenant {
     #[serde(default)]
     config: HashMap<String, String>,
     fallback: Option<RawFallback>,
+    /// sha256 (hex) of the token that opens this tenant's admin API.
+    admin_token_sha256: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,6 +315,8 @@ pub struct TenantConfig {
     pub config: Arc<HashMap<String, String>>,
     /// What callers hear when the plugin fails.
     pub fallback: Callflow,
+    /// sha256 of the tenant's admin token, if it has one.
+    pub admin_token_sha256: Option<[u8; 32]>,
 }
 
 /// The voice of the default fallback.
@@ -327,6 +337,16 @@ impl TenantConfig {
     pub fn load(dir: &Path, host: &HostConfig) -> Result<Self, ConfigError> {
         let path = dir.join(TENANT_FILE);
         let raw: RawTenant = read_toml(&path)?;
+        Self::validate(raw, dir, &path, host)
+    }
+
+    /// Parses the text of a `tenant.toml` that would live in `dir`.
+    pub fn parse(text: &str, dir: &Path, host: &HostConfig) -> Result<Self, ConfigError> {
+        let path = dir.join(TENANT_FILE);
+        let raw: RawTenant = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         Self::validate(raw, dir, &path, host)
     }
 
@@ -377,7 +397,13 @@ impl TenantConfig {
                 "must not be empty; leave it out to accept webhooks without it".into(),
             ));
         }
-        let limits = apply(&host.defaults, &raw.limits, Some(&host.maxima), path, "limits")?;
+        let limits = apply(
+            &host.defaults,
+            &raw.limits,
+            Some(&host.maxima),
+            path,
+            "limits",
+        )?;
         let fallback = match raw.fallback {
             None => default_fallback(),
             Some(RawFallback {
@@ -385,14 +411,18 @@ impl TenantConfig {
                 text: None,
                 voice_profile: None,
             }) => flow,
-            Some(RawFallback { callflow: Some(_), .. }) => {
+            Some(RawFallback {
+                callflow: Some(_), ..
+            }) => {
                 return Err(invalid(
                     "fallback",
                     "give either `callflow` or `text`/`voice_profile`, not both".into(),
                 ));
             }
             Some(RawFallback {
-                text, voice_profile, ..
+                text,
+                voice_profile,
+                ..
             }) => Callflow::new()
                 .say(Say::new(
                     text.unwrap_or_else(|| DEFAULT_FALLBACK_TEXT.into()),
@@ -402,6 +432,17 @@ impl TenantConfig {
         };
         callflow_wire::rules::validate(&fallback)
             .map_err(|v| invalid("fallback", v.to_string()))?;
+        let admin_token_sha256 = raw
+            .admin_token_sha256
+            .map(|hex| {
+                parse_sha256(&hex).ok_or_else(|| {
+                    invalid(
+                        "admin_token_sha256",
+                        "must be 64 hex digits: the sha256 of the token (sha256sum)".into(),
+                    )
+                })
+            })
+            .transpose()?;
         Ok(Self {
             sub_accounts,
             plugin: dir.join(raw.plugin.unwrap_or_else(|| DEFAULT_PLUGIN_FILE.into())),
@@ -412,8 +453,23 @@ impl TenantConfig {
             limits,
             config: Arc::new(raw.config),
             fallback,
+            admin_token_sha256,
         })
     }
+}
+
+/// 64 hex digits → 32 bytes.
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim().as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
 }
 
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
@@ -462,16 +518,23 @@ mod tests {
 
     #[test]
     fn limits_above_operator_maximum_are_refused() {
-        let err = load("sub_accounts = [\"a\"]\n[limits]\nmemory_mib = 4096\n").expect_err("too big");
+        let err =
+            load("sub_accounts = [\"a\"]\n[limits]\nmemory_mib = 4096\n").expect_err("too big");
         let msg = err.to_string();
-        assert!(msg.contains("limits.memory_mib") && msg.contains("maximum"), "{msg}");
+        assert!(
+            msg.contains("limits.memory_mib") && msg.contains("maximum"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn bad_ip_and_invalid_fallback_are_refused() {
         let err = load("sub_accounts = [\"a\"]\n[webhook_auth]\nallowed_ips = [\"nope\"]\n")
             .expect_err("bad ip");
-        assert!(err.to_string().contains("webhook_auth.allowed_ips"), "{err}");
+        assert!(
+            err.to_string().contains("webhook_auth.allowed_ips"),
+            "{err}"
+        );
         let err = load(
             "sub_accounts = [\"a\"]\n[fallback]\ncallflow = { callflow = [{ action = \"hangup\" }, { action = \"hangup\" }] }\n",
         )

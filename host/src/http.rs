@@ -19,6 +19,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tracing::{Instrument, field::Empty, info, info_span};
 
+use crate::admin::AdminAuth;
 use crate::store::KvStore;
 use crate::tenant::{Registry, Tenant};
 use crate::webhook::{self, WebhookError};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Tenant state behind the plugins' `kv` import.
     pub kv: Arc<dyn KvStore>,
+    /// Who may use the admin API.
+    pub admin: AdminAuth,
 }
 
 /// The host's routes.
@@ -39,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .merge(crate::admin::routes())
         .fallback(not_found)
         .with_state(state)
 }
@@ -83,9 +87,11 @@ impl From<WebhookError> for ApiError {
             WebhookError::Parse(ParseError::MissingField(_)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", message)
             }
-            WebhookError::Parse(ParseError::UnknownEventType(_)) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_event_type", message)
-            }
+            WebhookError::Parse(ParseError::UnknownEventType(_)) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_event_type",
+                message,
+            ),
             WebhookError::SubAccount(_) | WebhookError::NoSubAccount => {
                 ApiError::new(StatusCode::FORBIDDEN, "sub_account_not_allowed", message)
             }
@@ -110,7 +116,26 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let tenants = state.registry.all();
-    let text = crate::metrics::render(tenants.iter().map(|t| (&*t.id, &t.state.stats)));
+    let mut text = crate::metrics::render(tenants.iter().map(|t| (&*t.id, &t.state.stats)));
+    text.push_str("# HELP callflow_plugin_loaded Whether the tenant has a loaded plugin.\n# TYPE callflow_plugin_loaded gauge\n");
+    for t in &tenants {
+        text.push_str(&format!(
+            "callflow_plugin_loaded{{tenant=\"{}\"}} {}\n",
+            t.id,
+            u8::from(t.plugin.is_ok())
+        ));
+    }
+    text.push_str("# HELP callflow_reloads_total Tenant (re)loads, by tenant and result.\n# TYPE callflow_reloads_total counter\n");
+    for t in &tenants {
+        let load = t.state.last_load();
+        text.push_str(&format!(
+            "callflow_reloads_total{{tenant=\"{}\",result=\"ok\"}} {}\ncallflow_reloads_total{{tenant=\"{}\",result=\"failed\"}} {}\n",
+            t.id,
+            load.loads - load.failures,
+            t.id,
+            load.failures
+        ));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -153,7 +178,10 @@ async fn voice_webhook(
         let body = read_body(request.into_body(), limit).await?;
         let answer = webhook::handle(state.registry.runtime(), &state.kv, &tenant, &body).await?;
         Ok((
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             answer,
         )
             .into_response())
@@ -164,7 +192,11 @@ async fn voice_webhook(
 
 /// Checks the tenant's webhook authentication: the static `Authorization` value (compared
 /// in constant time) and the source-IP allowlist.
-fn authenticate(tenant: &Tenant, headers: &HeaderMap, peer: Option<SocketAddr>) -> Result<(), ApiError> {
+fn authenticate(
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<(), ApiError> {
     let auth = &tenant.config.auth;
     if !auth.allowed_ips.is_empty() {
         let allowed = peer.is_some_and(|p| auth.allows_ip(p.ip()));

@@ -25,11 +25,20 @@
 //!    fallback when the plugin failed in any way; the caller never hears dead air.
 //!
 //! [`metrics`] counts every hop's outcome for `/metrics`.
+//!
+//! Beside the trip: [`repo`] is the tenants directory on disk (configuration, immutable
+//! plugin versions named by digest, the active pointer, all written atomically);
+//! [`reload`] watches it and swaps changed tenants in; [`admin`] is the operator's API
+//! over the same path (upload, activate, roll back, status, dry run).
 
+pub mod admin;
 pub mod callflow;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod plugin_build;
+pub mod reload;
+pub mod repo;
 pub mod runtime;
 pub mod store;
 pub mod tenant;

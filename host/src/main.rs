@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use callflow_host::admin::AdminAuth;
 use callflow_host::config::HostConfig;
+use callflow_host::repo::Repo;
 use callflow_host::runtime::{Runtime, RuntimeConfig};
 use callflow_host::store::{KvStore, RedbStore};
 use callflow_host::tenant::Registry;
@@ -14,7 +16,10 @@ use clap::{Args, Parser, Subcommand};
 use tracing::{error, info, warn};
 
 #[derive(Parser)]
-#[command(version, about = "Runs telephony tenants' call logic as sandboxed WebAssembly components behind 8x8 voice webhooks.")]
+#[command(
+    version,
+    about = "Runs telephony tenants' call logic as sandboxed WebAssembly components behind 8x8 voice webhooks."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,6 +43,17 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Serve a plugin crate as tenant `<crate>-dev`, rebuilding and reloading it whenever
+    /// its sources change.
+    Dev {
+        /// The plugin crate's directory.
+        crate_dir: PathBuf,
+        /// Tenant configuration handed to the plugin, `key=value` (repeatable).
+        #[arg(long = "config", value_parser = parse_key_value)]
+        config: Vec<(String, String)>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Args)]
@@ -51,12 +67,20 @@ struct Common {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// The operator token for the admin API (`/v1/admin`); without it only tenant tokens work.
+    #[arg(long, env = "CALLFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Do not watch the tenants directory for changes.
+    #[arg(long)]
+    no_watch: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let common = match &cli.command {
-        Command::Serve { common, .. } | Command::Demo { common } => common,
+        Command::Serve { common, .. } | Command::Demo { common } | Command::Dev { common, .. } => {
+            common
+        }
     };
     init_logging(common.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -80,8 +104,28 @@ fn main() -> anyhow::Result<()> {
                 let tenants = demo::prepare(&common.data)?;
                 serve(&tenants, HostConfig::default(), &common).await
             }
+            Command::Dev {
+                crate_dir,
+                config,
+                mut common,
+            } => {
+                common.no_watch = false;
+                let (tenants, tenant) = dev::prepare(&crate_dir, &common.data, &config)?;
+                dev::watch_sources(crate_dir, tenants.join(&tenant), common.data.clone())?;
+                eprintln!(
+                    "callflow-host dev: serving {tenant} at http://{}/v1/tenants/{tenant}/webhooks/voice",
+                    common.listen
+                );
+                serve(&tenants, HostConfig::default(), &common).await
+            }
         }
     })
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
 fn init_logging(json: bool) {
@@ -108,9 +152,11 @@ async fn serve(tenants_dir: &Path, host: HostConfig, common: &Common) -> anyhow:
         })
         .context("starting the WebAssembly runtime")?,
     );
-    let registry = Arc::new(Registry::new(runtime, host));
+    let repo = Repo::open(tenants_dir)
+        .with_context(|| format!("opening the tenants directory {}", tenants_dir.display()))?;
+    let registry = Arc::new(Registry::new(runtime, host, repo));
     let problems = registry
-        .load_dir(tenants_dir)
+        .load_all()
         .with_context(|| format!("reading the tenants directory {}", tenants_dir.display()))?;
     for (tenant, problem) in &problems {
         error!(tenant, problem, "tenant not fully loaded");
@@ -126,13 +172,24 @@ async fn serve(tenants_dir: &Path, host: HostConfig, common: &Common) -> anyhow:
             "tenant loaded"
         );
     }
+    let _watch = if common.no_watch {
+        None
+    } else {
+        Some(callflow_host::reload::watch(Arc::clone(&registry))?)
+    };
+    let admin = AdminAuth::new(common.admin_token.as_deref());
     let listener = tokio::net::TcpListener::bind(common.listen)
         .await
         .with_context(|| format!("listening on {}", common.listen))?;
     info!(addr = %listener.local_addr()?, "serving webhooks at /v1/tenants/{{tenant}}/webhooks/voice");
     axum::serve(
         listener,
-        app(AppState { registry, kv }).into_make_service_with_connect_info::<SocketAddr>(),
+        app(AppState {
+            registry,
+            kv,
+            admin,
+        })
+        .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
@@ -174,9 +231,10 @@ mod demo {
     //! tenants directory under the data directory.
 
     use std::path::{Path, PathBuf};
-    use std::process::Command;
 
-    use anyhow::{Context as _, bail};
+    use anyhow::Context as _;
+    use callflow_host::plugin_build;
+    use callflow_host::repo::write_atomic;
 
     /// The example plugins: crate name, tenant id, tenant.toml.
     const EXAMPLES: &[(&str, &str, &str)] = &[(
@@ -199,57 +257,107 @@ representative_number = "+6587654321"
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .context("locating the workspace")?;
-        let target = workspace.join("target");
-        ensure_wasm_target()?;
-        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.current_dir(workspace)
-            .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"])
-            .arg("--target-dir")
-            .arg(&target);
-        for (krate, _, _) in EXAMPLES {
-            cmd.args(["-p", krate]);
-        }
-        tracing::info!("building the example plugins for wasm32-wasip2");
-        let status = cmd.status().context("running cargo to build the example plugins")?;
-        if !status.success() {
-            bail!("building the example plugins failed ({status}); is the wasm32-wasip2 target installed? (rustup target add wasm32-wasip2)");
-        }
+        tracing::info!("building the example plugins for {}", plugin_build::TARGET);
+        let crates: Vec<&str> = EXAMPLES.iter().map(|(krate, _, _)| *krate).collect();
+        let built = plugin_build::build(workspace, &crates, "plugin", &workspace.join("target"))?;
         let tenants = data.join("demo-tenants");
-        for (krate, tenant, toml) in EXAMPLES {
+        for ((_, tenant, toml), wasm) in EXAMPLES.iter().zip(built) {
             let dir = tenants.join(tenant);
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let wasm = target
-                .join("wasm32-wasip2/plugin")
-                .join(format!("{}.wasm", krate.replace('-', "_")));
-            std::fs::copy(&wasm, dir.join("plugin.wasm"))
-                .with_context(|| format!("copying {}", wasm.display()))?;
-            std::fs::write(dir.join("tenant.toml"), toml)
-                .with_context(|| format!("writing {}", dir.join("tenant.toml").display()))?;
+            let bytes =
+                std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            write_atomic(&dir.join("plugin.wasm"), &bytes)
+                .with_context(|| format!("writing {}", dir.display()))?;
+            write_atomic(&dir.join("tenant.toml"), toml.as_bytes())
+                .with_context(|| format!("writing {}", dir.display()))?;
         }
         Ok(tenants)
     }
+}
 
-    /// Installs the wasm32-wasip2 target when the toolchain lacks it: these machines set
-    /// `RUSTUP_AUTO_INSTALL=0`, so `rust-toolchain.toml` alone does not fetch it.
-    fn ensure_wasm_target() -> anyhow::Result<()> {
-        let sysroot = Command::new("rustc")
-            .args(["--print", "sysroot"])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-            .output()
-            .context("running rustc")?;
-        let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-        if sysroot.join("lib/rustlib/wasm32-wasip2").is_dir() {
-            return Ok(());
+mod dev {
+    //! `dev <crate>`: the plugin author's inner loop. Serves the crate as a tenant,
+    //! rebuilds it on every source change and drops the new component into the tenant's
+    //! folder, where the tenants watcher picks it up.
+
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+    use callflow_host::plugin_build;
+    use callflow_host::repo::write_atomic;
+    use notify::Watcher as _;
+
+    /// Builds the crate once and lays out its tenant; returns the tenants directory and
+    /// the tenant id.
+    pub fn prepare(
+        crate_dir: &Path,
+        data: &Path,
+        config: &[(String, String)],
+    ) -> anyhow::Result<(PathBuf, String)> {
+        let name = plugin_build::package_name(crate_dir)?;
+        let tenant = format!("{name}-dev");
+        let tenants = data.join("dev-tenants");
+        let mut toml =
+            String::from("# Written by `callflow-host dev`.\nsub_accounts = [\"*\"]\n\n[config]\n");
+        for (k, v) in config {
+            toml.push_str(&format!("{k} = {}\n", toml::Value::String(v.clone())));
         }
-        tracing::info!("installing the wasm32-wasip2 target");
-        let status = Command::new("rustup")
-            .args(["target", "add", "wasm32-wasip2"])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-            .status()
-            .context("running rustup")?;
-        if !status.success() {
-            bail!("rustup target add wasm32-wasip2 failed ({status})");
+        write_atomic(&tenants.join(&tenant).join("tenant.toml"), toml.as_bytes())?;
+        if let Err(e) = rebuild(crate_dir, &name, &tenants.join(&tenant), data) {
+            eprintln!("callflow-host dev: {e}; fix it and save, the host keeps watching");
         }
+        Ok((tenants, tenant))
+    }
+
+    fn rebuild(crate_dir: &Path, name: &str, tenant_dir: &Path, data: &Path) -> anyhow::Result<()> {
+        let start = Instant::now();
+        let target = data.join("dev-target");
+        let wasm = plugin_build::build(crate_dir, &[name], "release", &target)?
+            .pop()
+            .context("cargo built nothing")?;
+        let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        write_atomic(&tenant_dir.join("plugin.wasm"), &bytes)?;
+        eprintln!(
+            "callflow-host dev: built {name} ({} bytes, version {}) in {:.1} s; reloading",
+            bytes.len(),
+            &callflow_host::repo::digest(&bytes)[..12],
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Rebuilds on every change under `src/` or to `Cargo.toml`, until the process ends.
+    pub fn watch_sources(
+        crate_dir: PathBuf,
+        tenant_dir: PathBuf,
+        data: PathBuf,
+    ) -> anyhow::Result<()> {
+        let name = plugin_build::package_name(&crate_dir)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+            if let Ok(e) = e
+                && !e.kind.is_access()
+            {
+                let _ = tx.send(());
+            }
+        })?;
+        watcher.watch(&crate_dir.join("src"), notify::RecursiveMode::Recursive)?;
+        watcher.watch(
+            &crate_dir.join("Cargo.toml"),
+            notify::RecursiveMode::NonRecursive,
+        )?;
+        std::thread::Builder::new()
+            .name("dev-rebuild".into())
+            .spawn(move || {
+                let _watcher = watcher;
+                while rx.recv().is_ok() {
+                    // Editors save in several steps: wait for quiet.
+                    while rx.recv_timeout(Duration::from_millis(150)).is_ok() {}
+                    if let Err(e) = rebuild(&crate_dir, &name, &tenant_dir, &data) {
+                        eprintln!("callflow-host dev: {e}; still serving the last good build");
+                    }
+                }
+            })?;
         Ok(())
     }
 }

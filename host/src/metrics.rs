@@ -21,18 +21,15 @@ pub enum Outcome {
     Failed,
     /// A repeated delivery answered from the cache.
     Duplicate,
-    /// Refused before the plugin ran (auth, sub-account, malformed).
-    Rejected,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 6] = [
+    const ALL: [Outcome; 5] = [
         Outcome::Answered,
         Outcome::Fallback,
         Outcome::Handled,
         Outcome::Failed,
         Outcome::Duplicate,
-        Outcome::Rejected,
     ];
 
     fn as_str(self) -> &'static str {
@@ -42,7 +39,6 @@ impl Outcome {
             Outcome::Handled => "handled",
             Outcome::Failed => "failed",
             Outcome::Duplicate => "duplicate",
-            Outcome::Rejected => "rejected",
         }
     }
 }
@@ -65,6 +61,86 @@ pub const FAILURE_REASONS: [&str; 11] = [
 const KINDS: usize = EventKind::ALL.len();
 const OUTCOMES: usize = Outcome::ALL.len();
 
+/// A lock-free histogram with power-of-two buckets: bucket `i` counts values below
+/// `2^i` (the last bucket takes the rest). Quantiles are read as bucket upper bounds,
+/// so they are exact to within a factor of two, which is what p50/p99 dashboards need.
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: [AtomicU64; 48],
+    sum: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    /// Records `value`.
+    pub fn record(&self, value: u64) {
+        let i = (64 - value.leading_zeros() as usize).min(self.buckets.len() - 1);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(value, Ordering::Relaxed);
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (0 when empty).
+    pub fn quantile(&self, q: f64) -> u64 {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "a rank among at most u64::MAX samples"
+        )]
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return 1u64 << i;
+            }
+        }
+        u64::MAX
+    }
+
+    fn render(&self, out: &mut String, name: &str, tenant: &str) {
+        let mut cumulative = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            let n = b.load(Ordering::Relaxed);
+            cumulative += n;
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{tenant=\"{tenant}\",le=\"{}\"}} {cumulative}",
+                    1u64 << i
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{tenant=\"{tenant}\",le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(
+            out,
+            "{name}_sum{{tenant=\"{tenant}\"}} {}",
+            self.sum.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "{name}_count{{tenant=\"{tenant}\"}} {cumulative}");
+    }
+}
+
 /// One tenant's counters; they outlive plugin versions.
 #[derive(Debug, Default)]
 pub struct TenantStats {
@@ -72,6 +148,10 @@ pub struct TenantStats {
     failures: [AtomicU64; FAILURE_REASONS.len()],
     fuel_used: AtomicU64,
     invocations: AtomicU64,
+    /// Fuel per invocation.
+    pub fuel: Histogram,
+    /// Wall-clock microseconds per invocation (instantiate + call).
+    pub latency_us: Histogram,
 }
 
 fn kind_index(kind: EventKind) -> usize {
@@ -92,10 +172,13 @@ impl TenantStats {
         }
     }
 
-    /// Counts a plugin invocation and the fuel it used.
-    pub fn invocation(&self, fuel: u64) {
+    /// Counts a plugin invocation, the fuel it used and how long it took.
+    pub fn invocation(&self, fuel: u64, elapsed: std::time::Duration) {
         self.invocations.fetch_add(1, Ordering::Relaxed);
         self.fuel_used.fetch_add(fuel, Ordering::Relaxed);
+        self.fuel.record(fuel);
+        self.latency_us
+            .record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
     }
 
     /// Failures so far for `reason`.
@@ -164,12 +247,28 @@ pub fn render<'a>(tenants: impl Iterator<Item = (&'a str, &'a TenantStats)> + Cl
         out,
         "# HELP callflow_plugin_fuel_total Fuel consumed by plugins, by tenant.\n# TYPE callflow_plugin_fuel_total counter"
     );
-    for (tenant, stats) in tenants {
+    for (tenant, stats) in tenants.clone() {
         let _ = writeln!(
             out,
             "callflow_plugin_fuel_total{{tenant=\"{tenant}\"}} {}",
             stats.fuel_used.load(Ordering::Relaxed)
         );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP callflow_plugin_fuel Fuel per invocation.\n# TYPE callflow_plugin_fuel histogram"
+    );
+    for (tenant, stats) in tenants.clone() {
+        stats.fuel.render(&mut out, "callflow_plugin_fuel", tenant);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP callflow_plugin_latency_microseconds Wall-clock time per invocation.\n# TYPE callflow_plugin_latency_microseconds histogram"
+    );
+    for (tenant, stats) in tenants {
+        stats
+            .latency_us
+            .render(&mut out, "callflow_plugin_latency_microseconds", tenant);
     }
     out
 }

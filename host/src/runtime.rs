@@ -599,7 +599,12 @@ impl Runtime {
             }
             let next = slice.min(remaining);
             remaining -= next;
-            Ok(UpdateDeadline::Yield(next))
+            // tokio's `yield_now` lets the worker's other tasks run before this one
+            // resumes (a plain self-wake may be polled again at once).
+            Ok(UpdateDeadline::YieldCustom(
+                next,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
     }
 }

@@ -7,16 +7,16 @@
 //! an event in flight keeps the version it started with.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use tokio::sync::OnceCell;
 
 use crate::config::{ConfigError, HostConfig, TenantConfig};
 use crate::metrics::TenantStats;
+use crate::repo::Repo;
 use crate::runtime::{LoadError, Plugin, Runtime};
 
 /// Why a tenant could not be loaded.
@@ -54,7 +54,23 @@ pub struct TenantState {
     pub stats: TenantStats,
     /// Answers to recent deliveries, by delivery key.
     pub deliveries: Deliveries,
+    /// Calls in progress and the version that answered their first event.
+    pub pins: Pins,
     in_flight: AtomicU32,
+    last_load: Mutex<LoadRecord>,
+}
+
+/// The outcome of the tenant's most recent (re)load.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LoadRecord {
+    /// When it happened (seconds since the Unix epoch).
+    pub at: u64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Loads so far.
+    pub loads: u64,
+    /// Failed loads so far.
+    pub failures: u64,
 }
 
 impl TenantState {
@@ -62,8 +78,39 @@ impl TenantState {
         Self {
             stats: TenantStats::default(),
             deliveries: Deliveries::new(dedupe_capacity),
+            pins: Pins::new(dedupe_capacity, PIN_TTL),
             in_flight: AtomicU32::new(0),
+            last_load: Mutex::default(),
         }
+    }
+
+    fn record_load(&self, error: Option<String>) {
+        let mut record = self.last_load.lock().unwrap_or_else(|e| e.into_inner());
+        record.at = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        record.loads += 1;
+        if error.is_some() {
+            record.failures += 1;
+            tracing::error!(
+                cause = error.as_deref().unwrap_or_default(),
+                "tenant reload failed"
+            );
+        }
+        record.error = error;
+    }
+
+    /// The outcome of the most recent (re)load.
+    pub fn last_load(&self) -> LoadRecord {
+        self.last_load
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Events of this tenant running now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Claims one of `max` concurrent invocation slots; `None` when all are taken.
@@ -128,6 +175,77 @@ impl Deliveries {
     }
 }
 
+/// How long a call stays on the version that answered its first event.
+pub const PIN_TTL: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// Calls in progress, pinned to the plugin version that answered their first event, so
+/// that a caller never hears half of one menu tree and half of another across a reload.
+/// Bounded in count (oldest first out) and in time.
+#[derive(Debug)]
+pub struct Pins {
+    inner: Mutex<PinsInner>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+#[derive(Debug, Default)]
+struct PinsInner {
+    sessions: HashMap<String, (Plugin, Instant)>,
+    order: VecDeque<String>,
+}
+
+impl Pins {
+    fn new(capacity: usize, ttl: Duration) -> Self {
+        Self {
+            inner: Mutex::default(),
+            capacity: capacity.max(1),
+            ttl,
+        }
+    }
+
+    /// The version `session` runs on: the pinned one while the pin is fresh, else
+    /// `current`, which becomes the session's pin.
+    pub fn version_for(&self, session: &str, current: &Plugin) -> Plugin {
+        let now = Instant::now();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((plugin, since)) = inner.sessions.get(session)
+            && now.duration_since(*since) < self.ttl
+        {
+            return plugin.clone();
+        }
+        inner
+            .sessions
+            .insert(session.to_owned(), (current.clone(), now));
+        inner.order.push_back(session.to_owned());
+        while inner.order.len() > self.capacity {
+            if let Some(old) = inner.order.pop_front() {
+                inner.sessions.remove(&old);
+            }
+        }
+        current.clone()
+    }
+
+    /// Forgets `session` (it ended).
+    pub fn release(&self, session: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.sessions.remove(session);
+    }
+
+    /// Calls currently pinned.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions
+            .len()
+    }
+
+    /// True when no call is pinned.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Every tenant the host serves.
 #[derive(Debug)]
 pub struct Registry {
@@ -135,6 +253,7 @@ pub struct Registry {
     states: Mutex<HashMap<Arc<str>, Arc<TenantState>>>,
     runtime: Arc<Runtime>,
     host: HostConfig,
+    repo: Repo,
 }
 
 /// True when `id` may name a tenant (it appears in URLs and folder names).
@@ -145,14 +264,24 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// What a reload did.
+#[derive(Debug)]
+pub enum Reloaded {
+    /// The tenant now serves this version.
+    Loaded(Arc<Tenant>),
+    /// The tenant's folder is gone; so is the tenant.
+    Removed,
+}
+
 impl Registry {
-    /// An empty registry loading plugins into `runtime`.
-    pub fn new(runtime: Arc<Runtime>, host: HostConfig) -> Self {
+    /// An empty registry for the tenants in `repo`, loading plugins into `runtime`.
+    pub fn new(runtime: Arc<Runtime>, host: HostConfig, repo: Repo) -> Self {
         Self {
             tenants: RwLock::default(),
             states: Mutex::default(),
             runtime,
             host,
+            repo,
         }
     }
 
@@ -164,6 +293,11 @@ impl Registry {
     /// The runtime plugins run in.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
+    }
+
+    /// The tenants directory.
+    pub fn repo(&self) -> &Repo {
+        &self.repo
     }
 
     /// The tenant's current version.
@@ -180,38 +314,76 @@ impl Registry {
         all
     }
 
-    /// Loads every tenant folder under `dir` (folder name = tenant id). A tenant whose
-    /// configuration is refused is skipped and reported; one whose plugin does not load
-    /// is served with its fallback and reported.
-    pub fn load_dir(&self, dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+    /// Loads every tenant folder of the repository. A tenant whose configuration is
+    /// refused is skipped and reported; one whose plugin does not load is served with its
+    /// fallback and reported.
+    pub fn load_all(&self) -> std::io::Result<Vec<(String, String)>> {
         let mut problems = Vec::new();
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?
+        let mut ids: Vec<String> = std::fs::read_dir(self.repo.root())?
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
-        entries.sort_by_key(std::fs::DirEntry::file_name);
-        for entry in entries {
-            let id = entry.file_name().to_string_lossy().into_owned();
-            match self.load_tenant(&id, &entry.path()) {
-                Ok(tenant) => {
+        ids.sort();
+        for id in ids {
+            match self.reload(&id) {
+                Ok(Reloaded::Loaded(tenant)) => {
                     if let Err(e) = &tenant.plugin {
                         problems.push((id, format!("plugin not loaded: {e}")));
                     }
                 }
+                Ok(Reloaded::Removed) => {}
                 Err(e) => problems.push((id, e.to_string())),
             }
         }
         Ok(problems)
     }
 
-    /// Loads (or reloads) one tenant from its folder and swaps it in.
-    pub fn load_tenant(&self, id: &str, dir: &Path) -> Result<Arc<Tenant>, TenantError> {
+    /// The tenant's long-lived state, created on first use.
+    pub fn state(&self, id: &str) -> Arc<TenantState> {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = states.get(id) {
+            return Arc::clone(state);
+        }
+        let state = Arc::new(TenantState::new(self.host.dedupe_capacity));
+        states.insert(Arc::from(id), Arc::clone(&state));
+        state
+    }
+
+    /// (Re)loads one tenant from its folder and swaps it in atomically: events already
+    /// running finish on the version they started with. When the new configuration or
+    /// plugin cannot be loaded and the tenant already serves a working version, that
+    /// version keeps serving and the error is recorded in the tenant's status.
+    /// Compiles: call it off the request path.
+    pub fn reload(&self, id: &str) -> Result<Reloaded, TenantError> {
         if !valid_id(id) {
             return Err(TenantError::InvalidId(id.to_owned()));
         }
-        let config = TenantConfig::load(dir, &self.host)?;
-        let plugin = self.runtime.load_file(&config.plugin).map_err(Arc::new);
-        Ok(self.install(id, config, plugin))
+        let state = self.state(id);
+        if !self.repo.exists(id) {
+            let mut tenants = self.tenants.write().unwrap_or_else(|e| e.into_inner());
+            tenants.remove(id);
+            return Ok(Reloaded::Removed);
+        }
+        let current = self.get(id);
+        let dir = self.repo.tenant_dir(id);
+        let config = match TenantConfig::load(&dir, &self.host) {
+            Ok(config) => config,
+            Err(e) => {
+                state.record_load(Some(e.to_string()));
+                return Err(e.into());
+            }
+        };
+        let path = self.repo.plugin_path(id, &config.plugin);
+        let plugin = self.runtime.load_file(&path).map_err(Arc::new);
+        if let (Err(e), Some(current)) = (&plugin, &current)
+            && current.plugin.is_ok()
+        {
+            state.record_load(Some(format!("kept the serving version: {e}")));
+            return Ok(Reloaded::Loaded(Arc::clone(current)));
+        }
+        state.record_load(plugin.as_ref().err().map(ToString::to_string));
+        Ok(Reloaded::Loaded(self.install(id, config, plugin)))
     }
 
     /// Swaps in a tenant built from an already validated configuration and plugin.
@@ -221,15 +393,8 @@ impl Registry {
         config: TenantConfig,
         plugin: Result<Plugin, Arc<LoadError>>,
     ) -> Arc<Tenant> {
+        let state = self.state(id);
         let id: Arc<str> = Arc::from(id);
-        let state = {
-            let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(
-                states
-                    .entry(Arc::clone(&id))
-                    .or_insert_with(|| Arc::new(TenantState::new(self.host.dedupe_capacity))),
-            )
-        };
         // The fallback was validated when the configuration was loaded.
         let fallback_body = Bytes::from(config.fallback.to_json());
         let tenant = Arc::new(Tenant {

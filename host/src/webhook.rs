@@ -68,9 +68,6 @@ pub async fn handle(
     if let Some(id) = event.event_id() {
         span.record("event_id", id);
     }
-    if let Ok(plugin) = &tenant.plugin {
-        span.record("version", plugin.digest());
-    }
 
     let cell = tenant.state.deliveries.cell(&event.delivery_key());
     let ran = AtomicBool::new(false);
@@ -123,10 +120,16 @@ async fn invoke(
     tenant: &Arc<Tenant>,
     event: &Event,
 ) -> Result<Bytes, Failure> {
-    let plugin = tenant
+    let current = tenant
         .plugin
         .as_ref()
         .map_err(|e| Failure::NotLoaded(Arc::clone(e)))?;
+    // A call stays on the version that answered its first event, across reloads.
+    let plugin = match event.session_id() {
+        Some(session) => tenant.state.pins.version_for(session, current),
+        None => current.clone(),
+    };
+    Span::current().record("version", plugin.digest());
     let limits = tenant.config.limits;
     let _slot = tenant
         .state
@@ -138,15 +141,21 @@ async fn invoke(
         kv: Arc::clone(kv),
         limits: limits.sandbox,
     };
-    let outcome = runtime.invoke(plugin, ctx, event).await;
+    let outcome = runtime.invoke(&plugin, ctx, event).await;
+    if let Event::SessionSummary(summary) = event {
+        tenant.state.pins.release(&summary.session_id);
+    }
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(failure) => {
-            tenant.state.stats.invocation(0);
+            tenant.state.stats.invocation(0, std::time::Duration::ZERO);
             return Err(failure.into());
         }
     };
-    tenant.state.stats.invocation(outcome.fuel_used);
+    tenant
+        .state
+        .stats
+        .invocation(outcome.fuel_used, outcome.elapsed);
     if event.kind() == EventKind::CallAction {
         answer(outcome.callflow)
     } else {

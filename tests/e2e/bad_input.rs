@@ -29,10 +29,17 @@ async fn malformed_json_is_400() {
 #[tokio::test]
 async fn missing_required_field_is_422_naming_the_field() {
     let host = shared();
-    let body = call_action(&event_id("missing"), None, None).replace("\"callId\"", "\"callIdentifier\"");
+    let body =
+        call_action(&event_id("missing"), None, None).replace("\"callId\"", "\"callIdentifier\"");
     let answer = host.post("ivr", &body).await;
     assert_error(&answer, 422, "missing_field");
-    assert!(answer.1["message"].as_str().unwrap_or_default().contains("payload.callId"), "{answer:?}");
+    assert!(
+        answer.1["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("payload.callId"),
+        "{answer:?}"
+    );
 }
 
 #[tokio::test]
@@ -41,7 +48,12 @@ async fn unknown_event_type_is_422() {
     let body = call_action(&event_id("type"), None, None).replace("CALL_ACTION", "SMS_INBOUND");
     let answer = host.post("ivr", &body).await;
     assert_error(&answer, 422, "unknown_event_type");
-    assert!(answer.1["message"].as_str().unwrap_or_default().contains("SMS_INBOUND"));
+    assert!(
+        answer.1["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SMS_INBOUND")
+    );
 }
 
 #[tokio::test]
@@ -53,7 +65,12 @@ async fn wrong_content_type_is_415() {
     let answer = post_raw(&host.webhook_url("ivr"), None, body.clone()).await;
     assert_error(&answer, 415, "unsupported_media_type");
     // A charset parameter is fine.
-    let answer = post_raw(&host.webhook_url("ivr"), Some("application/json; charset=utf-8"), body).await;
+    let answer = post_raw(
+        &host.webhook_url("ivr"),
+        Some("application/json; charset=utf-8"),
+        body,
+    )
+    .await;
     assert_eq!(answer.0, 200, "{answer:?}");
 }
 
@@ -62,21 +79,30 @@ async fn body_over_the_limit_is_413() {
     let host = shared();
     let mut body = call_action(&event_id("big"), None, None);
     body.insert_str(1, &format!("\"padding\":\"{}\",", "x".repeat(70 * 1024)));
-    let answer = post_raw(&host.webhook_url("ivr"), Some("application/json"), body.into_bytes()).await;
+    let answer = post_raw(
+        &host.webhook_url("ivr"),
+        Some("application/json"),
+        body.into_bytes(),
+    )
+    .await;
     assert_error(&answer, 413, "body_too_large");
 }
 
 #[tokio::test]
 async fn unknown_tenant_is_404() {
     let host = shared();
-    let answer = host.post("nobody-here", &call_action(&event_id("who"), None, None)).await;
+    let answer = host
+        .post("nobody-here", &call_action(&event_id("who"), None, None))
+        .await;
     assert_error(&answer, 404, "unknown_tenant");
 }
 
 #[tokio::test]
 async fn unknown_route_is_404_json() {
     let host = shared();
-    let resp = reqwest::get(host.url("/v1/nothing")).await.expect("request");
+    let resp = reqwest::get(host.url("/v1/nothing"))
+        .await
+        .expect("request");
     assert_eq!(resp.status().as_u16(), 404);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["code"], "not_found");
@@ -91,7 +117,11 @@ async fn bad_requests_do_not_disturb_good_ones() {
             if i % 2 == 0 {
                 (false, host.post("ivr", "{nope").await)
             } else {
-                (true, host.post("ivr", &call_action(&event_id("good"), None, None)).await)
+                (
+                    true,
+                    host.post("ivr", &call_action(&event_id("good"), None, None))
+                        .await,
+                )
             }
         });
     }

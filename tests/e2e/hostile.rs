@@ -20,29 +20,45 @@ fn expected_reason(mode: &str) -> &'static str {
 async fn every_hostile_plugin_gets_the_fallback_while_the_ivr_keeps_answering() {
     let host = shared();
     let failures = |mode: &str| {
-        let tenant = host.registry.get(&format!("hostile-{mode}")).expect("tenant");
+        let tenant = host
+            .registry
+            .get(&format!("hostile-{mode}"))
+            .expect("tenant");
         tenant.state.stats.failures(expected_reason(mode))
     };
-    let before: Vec<u64> = HOSTILE_MODES.iter().map(|(mode, _)| failures(mode)).collect();
+    let before: Vec<u64> = HOSTILE_MODES
+        .iter()
+        .map(|(mode, _)| failures(mode))
+        .collect();
     let mut set = tokio::task::JoinSet::new();
     for (mode, _) in HOSTILE_MODES {
         for round in 0..3 {
             let tenant = format!("hostile-{mode}");
             set.spawn(async move {
-                let answer = host.post(&tenant, &call_action(&event_id(mode), None, None)).await;
+                let answer = host
+                    .post(&tenant, &call_action(&event_id(mode), None, None))
+                    .await;
                 (Some((*mode, round)), answer)
             });
         }
     }
     for _ in 0..60 {
-        set.spawn(async move { (None, host.post("ivr", &call_action(&event_id("calm"), None, None)).await) });
+        set.spawn(async move {
+            (
+                None,
+                host.post("ivr", &call_action(&event_id("calm"), None, None))
+                    .await,
+            )
+        });
     }
     let fallback = default_fallback();
     while let Some(joined) = set.join_next().await {
         let (hostile, (status, body)) = joined.expect("task");
         assert_eq!(status, 200, "{hostile:?}: {body}");
         match hostile {
-            Some((mode, _)) => assert_eq!(body, fallback, "hostile-{mode} did not get the fallback"),
+            Some((mode, _)) => {
+                assert_eq!(body, fallback, "hostile-{mode} did not get the fallback")
+            }
             None => {
                 assert_eq!(body["clientActionId"], "main_menu", "{body}");
                 assert_eq!(body["callflow"][0]["action"], "sayAndCapture", "{body}");
@@ -52,7 +68,11 @@ async fn every_hostile_plugin_gets_the_fallback_while_the_ivr_keeps_answering() 
     // Other tests may run the same tenants at the same time: count at least ours.
     for ((mode, _), before) in HOSTILE_MODES.iter().zip(before) {
         let counted = failures(mode) - before;
-        assert!(counted >= 3, "hostile-{mode}: {counted} failures counted as {}", expected_reason(mode));
+        assert!(
+            counted >= 3,
+            "hostile-{mode}: {counted} failures counted as {}",
+            expected_reason(mode)
+        );
     }
 }
 
@@ -61,7 +81,9 @@ async fn denied_capabilities_are_not_readable() {
     // The plugin says what it read if it could; the fallback proves it could not.
     let host = shared();
     for tenant in ["hostile-read-file", "hostile-read-env"] {
-        let (status, body) = host.post(tenant, &call_action(&event_id("deny"), None, None)).await;
+        let (status, body) = host
+            .post(tenant, &call_action(&event_id("deny"), None, None))
+            .await;
         assert_eq!(status, 200);
         assert_eq!(body, default_fallback(), "{tenant} read something: {body}");
         let text = body.to_string();
@@ -72,7 +94,9 @@ async fn denied_capabilities_are_not_readable() {
 #[tokio::test]
 async fn configured_fallback_is_what_callers_hear() {
     let host = shared();
-    let (status, body) = host.post("custom-fallback", &call_action(&event_id("cf"), None, None)).await;
+    let (status, body) = host
+        .post("custom-fallback", &call_action(&event_id("cf"), None, None))
+        .await;
     assert_eq!(status, 200);
     let expected: Value = serde_json::json!({"callflow": [
         {"action": "say", "params": {"text": "Our lines are closed.", "voiceProfile": "en-GB-Susan"}},
@@ -84,7 +108,9 @@ async fn configured_fallback_is_what_callers_hear() {
 #[tokio::test]
 async fn tenant_without_a_loadable_plugin_gets_the_fallback_not_an_error() {
     let host = shared();
-    let (status, body) = host.post("no-plugin", &call_action(&event_id("np"), None, None)).await;
+    let (status, body) = host
+        .post("no-plugin", &call_action(&event_id("np"), None, None))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body, default_fallback());
     let tenant = host.registry.get("no-plugin").expect("tenant");
@@ -104,11 +130,60 @@ async fn hostile_plugin_on_a_status_event_is_still_acknowledged() {
 #[tokio::test]
 async fn tenants_never_see_each_others_keys() {
     let host = shared();
-    let say = |body: &Value| body["callflow"][0]["params"]["text"].as_str().unwrap_or_default().to_owned();
-    let (_, a1) = host.post("counter-a", &call_action(&event_id("kv"), None, None)).await;
-    let (_, a2) = host.post("counter-a", &call_action(&event_id("kv"), None, None)).await;
-    let (_, b1) = host.post("counter-b", &call_action(&event_id("kv"), None, None)).await;
+    let say = |body: &Value| {
+        body["callflow"][0]["params"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (_, a1) = host
+        .post("counter-a", &call_action(&event_id("kv"), None, None))
+        .await;
+    let (_, a2) = host
+        .post("counter-a", &call_action(&event_id("kv"), None, None))
+        .await;
+    let (_, b1) = host
+        .post("counter-b", &call_action(&event_id("kv"), None, None))
+        .await;
     let (a1, a2, b1) = (say(&a1), say(&a2), say(&b1));
     assert_ne!(a1, a2, "the counter did not persist between events");
-    assert_eq!(b1, "count 1", "tenant b saw tenant a's counter: a said {a1:?}, {a2:?}");
+    assert_eq!(
+        b1, "count 1",
+        "tenant b saw tenant a's counter: a said {a1:?}, {a2:?}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_webhooks_and_failures_by_typed_reason() {
+    let host = shared();
+    let (status, _) = host
+        .post(
+            "hostile-grow",
+            &call_action(&event_id("metrics"), None, None),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let text = host.metrics().await;
+    let failures = text
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "callflow_plugin_failures_total{tenant=\"hostile-grow\",reason=\"memory_limit\"}",
+            )
+        })
+        .unwrap_or_else(|| panic!("no memory_limit failures for hostile-grow in:\n{text}"));
+    let n: u64 = failures
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("count");
+    assert!(n >= 1);
+    assert!(
+        text.contains("callflow_webhooks_total{tenant=\"hostile-grow\",event_type=\"CALL_ACTION\",outcome=\"fallback\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("callflow_plugin_loaded{tenant=\"no-plugin\"} 0"),
+        "{text}"
+    );
 }

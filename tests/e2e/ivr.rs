@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{assert_json_file, call_action, event_id, shared};
+use crate::support::{assert_json_file, call_action_in, event_id, shared};
 
 #[tokio::test]
 async fn every_step_of_the_tree_answers_as_the_seed_says() {
@@ -30,12 +30,22 @@ async fn every_step_of_the_tree_answers_as_the_seed_says() {
 /// call action with the digits pressed; returns every answer.
 async fn walk(presses: &[&str]) -> Vec<Value> {
     let host = shared();
+    let session = event_id("walk-session");
     let mut answers = Vec::new();
-    let (_, mut answer) = host.post("ivr", &call_action(&event_id("walk"), None, None)).await;
+    let (_, mut answer) = host
+        .post(
+            "ivr",
+            &call_action_in(&session, &event_id("walk"), None, None),
+        )
+        .await;
     for digit in presses {
-        let id = answer["clientActionId"].as_str().expect("a menu carries its clientActionId").to_owned();
+        let id = answer["clientActionId"]
+            .as_str()
+            .expect("a menu carries its clientActionId")
+            .to_owned();
         answers.push(answer);
-        answer = host.post("ivr", &call_action(&event_id("walk"), Some(&id), Some(digit))).await.1;
+        let next = call_action_in(&session, &event_id("walk"), Some(&id), Some(digit));
+        answer = host.post("ivr", &next).await.1;
     }
     answers.push(answer);
     answers
@@ -43,7 +53,10 @@ async fn walk(presses: &[&str]) -> Vec<Value> {
 
 fn said(answer: &Value) -> &str {
     let params = &answer["callflow"][0]["params"];
-    params["text"].as_str().or(params["promptMessage"].as_str()).unwrap_or_default()
+    params["text"]
+        .as_str()
+        .or(params["promptMessage"].as_str())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -52,7 +65,10 @@ async fn caller_books_a_table_for_tomorrow() {
     assert!(said(&answers[0]).starts_with("Welcome to ABC Restaurant"));
     assert!(said(&answers[1]).starts_with("Press 1 to make a new reservation"));
     assert!(said(&answers[2]).starts_with("Reserving a Table"));
-    assert_eq!(said(&answers[3]), "We have booked your table for tomorrow, thank you.");
+    assert_eq!(
+        said(&answers[3]),
+        "We have booked your table for tomorrow, thank you."
+    );
     assert_eq!(answers[3]["callflow"][1]["action"], "hangup");
 }
 
@@ -61,7 +77,10 @@ async fn caller_goes_back_to_the_main_menu_and_asks_for_the_hours() {
     let answers = walk(&["2", "2", "3"]).await;
     assert!(said(&answers[1]).starts_with("Connecting you to the next available representative"));
     assert!(said(&answers[2]).starts_with("Welcome to ABC Restaurant"));
-    assert_eq!(said(&answers[3]), "Our restaurant hours are between 9AM and 9PM every day of the week.");
+    assert_eq!(
+        said(&answers[3]),
+        "Our restaurant hours are between 9AM and 9PM every day of the week."
+    );
 }
 
 #[tokio::test]
@@ -75,10 +94,20 @@ async fn caller_is_connected_to_a_representative() {
 
 #[tokio::test]
 async fn invalid_input_at_every_level_apologises_and_hangs_up() {
-    for presses in [&["9"][..], &["1", "7"], &["1", "1", "5"], &["1", "2", "0"], &["2", "4"]] {
+    for presses in [
+        &["9"][..],
+        &["1", "7"],
+        &["1", "1", "5"],
+        &["1", "2", "0"],
+        &["2", "4"],
+    ] {
         let answers = walk(presses).await;
         let last = answers.last().expect("answer");
-        assert_eq!(said(last), "Invalid input, please call again.", "after {presses:?}: {last}");
+        assert_eq!(
+            said(last),
+            "Invalid input, please call again.",
+            "after {presses:?}: {last}"
+        );
         assert_eq!(last["callflow"][1]["action"], "hangup");
     }
 }

@@ -3,15 +3,19 @@
 
 mod support;
 
-/// Every path of the seed's restaurant IVR, case by case (`tests/cases/ivr`).
-mod ivr;
-/// Every webhook sample of the seed and of 8x8's docs (`tests/cases/webhooks`).
-mod samples;
-/// Malformed, incomplete, oversized or misaddressed requests: a specific 4xx each.
-mod bad_input;
+/// The operator's admin API: tenants, versions, rollback, status, dry runs, tokens.
+mod admin;
 /// Webhook authentication: Authorization header, source IP, sub-account.
 mod auth;
-/// Hostile plugins get the fallback while a well-behaved tenant keeps answering.
-mod hostile;
+/// Malformed, incomplete, oversized or misaddressed requests: a specific 4xx each.
+mod bad_input;
 /// Repeated deliveries of an event make the plugin act once.
 mod duplicates;
+/// Hostile plugins get the fallback while a well-behaved tenant keeps answering.
+mod hostile;
+/// Every path of the seed's restaurant IVR, case by case (`tests/cases/ivr`).
+mod ivr;
+/// Hot reload through the tenants directory, under load.
+mod reload;
+/// Every webhook sample of the seed and of 8x8's docs (`tests/cases/webhooks`).
+mod samples;

@@ -15,7 +15,11 @@ async fn every_documented_webhook_sample_is_accepted_and_answered() {
         .map(|e| e.expect("entry").path())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 10, "expected the seed's and 8x8's samples, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 10,
+        "expected the seed's and 8x8's samples, found {}",
+        dirs.len()
+    );
     let tenant = host.registry.get("samples").expect("tenant");
     let invocations = tenant.state.stats.invocations();
     for dir in &dirs {
@@ -25,8 +29,15 @@ async fn every_documented_webhook_sample_is_accepted_and_answered() {
         assert_json_file(&dir.join("response.json"), &answer);
     }
     // Every sample reached the plugin once, and none made it fail.
-    assert_eq!(tenant.state.stats.invocations() - invocations, dirs.len() as u64);
+    assert_eq!(
+        tenant.state.stats.invocations() - invocations,
+        dirs.len() as u64
+    );
     for reason in callflow_host::metrics::FAILURE_REASONS {
-        assert_eq!(tenant.state.stats.failures(reason), 0, "a sample failed with {reason}");
+        assert_eq!(
+            tenant.state.stats.failures(reason),
+            0,
+            "a sample failed with {reason}"
+        );
     }
 }

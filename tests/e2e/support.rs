@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use callflow_host::config::HostConfig;
+use callflow_host::repo::Repo;
 use callflow_host::runtime::{Runtime, RuntimeConfig};
 use callflow_host::store::{KvStore, RedbStore};
 use callflow_host::tenant::Registry;
@@ -20,6 +21,7 @@ pub struct Host {
     pub addr: SocketAddr,
     pub registry: Arc<Registry>,
     pub dir: PathBuf,
+    handle: tokio::runtime::Handle,
 }
 
 /// One tenant folder: its id, `tenant.toml`, and the component to copy in (if any).
@@ -70,31 +72,54 @@ impl Host {
                         })
                         .expect("wasm runtime"),
                     );
-                    let registry = Arc::new(Registry::new(runtime, host_config));
-                    registry
-                        .load_dir(&data.join("tenants"))
-                        .expect("tenants dir");
+                    let repo = Repo::open(&data.join("tenants")).expect("tenants dir");
+                    let registry = Arc::new(Registry::new(runtime, host_config, repo));
+                    registry.load_all().expect("tenants dir");
                     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                         .await
                         .expect("bind");
                     let addr = listener.local_addr().expect("addr");
-                    tx.send((addr, Arc::clone(&registry))).expect("report address");
+                    tx.send((
+                        addr,
+                        Arc::clone(&registry),
+                        tokio::runtime::Handle::current(),
+                    ))
+                    .expect("report address");
                     axum::serve(
                         listener,
-                        app(AppState { registry, kv })
-                            .into_make_service_with_connect_info::<SocketAddr>(),
+                        app(AppState {
+                            registry,
+                            kv,
+                            admin: callflow_host::admin::AdminAuth::new(Some(OPERATOR_TOKEN)),
+                        })
+                        .into_make_service_with_connect_info::<SocketAddr>(),
                     )
                     .await
                     .expect("serve");
                 });
             })
             .expect("host thread");
-        let (addr, registry) = rx.recv().expect("host started");
+        let (addr, registry, handle) = rx.recv().expect("host started");
         Host {
             addr,
             registry,
             dir,
+            handle,
         }
+    }
+
+    /// Starts watching the tenants directory, as `serve` does.
+    pub fn watch(&self) {
+        let registry = Arc::clone(&self.registry);
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.handle.spawn(async move {
+            let watch = callflow_host::reload::watch(registry).expect("watch");
+            tx.send(()).expect("started");
+            // Keep watching for the life of the host.
+            std::future::pending::<()>().await;
+            drop(watch);
+        });
+        rx.recv().expect("watch started");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -111,7 +136,12 @@ impl Host {
     }
 
     /// Posts with extra headers.
-    pub async fn post_with(&self, tenant: &str, body: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    pub async fn post_with(
+        &self,
+        tenant: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let mut req = reqwest::Client::new()
             .post(self.webhook_url(tenant))
             .header("content-type", "application/json")
@@ -137,6 +167,9 @@ impl Host {
             .expect("metrics text")
     }
 }
+
+/// The operator token of every test host.
+pub const OPERATOR_TOKEN: &str = "operator-secret";
 
 /// The IVR's tenant config used everywhere.
 pub const IVR_CONFIG: &str = r#"
@@ -242,12 +275,27 @@ pub fn shared() -> &'static Host {
     })
 }
 
-/// A call action as 8x8 posts it, for the IVR's tree.
+/// A call action as 8x8 posts it, in a session of its own.
 pub fn call_action(event_id: &str, client_action_id: Option<&str>, digits: Option<&str>) -> String {
+    call_action_in(
+        &format!("session-{event_id}"),
+        event_id,
+        client_action_id,
+        digits,
+    )
+}
+
+/// A call action as 8x8 posts it, in session `session`.
+pub fn call_action_in(
+    session: &str,
+    event_id: &str,
+    client_action_id: Option<&str>,
+    digits: Option<&str>,
+) -> String {
     let mut payload = serde_json::json!({
         "eventId": event_id,
         "callId": "e1ff6a14-eae8-11f0-baa6-c93abb37794a",
-        "sessionId": "e1ff6a15-eae8-11f0-baa6-c147150ab00e",
+        "sessionId": session,
         "subAccountId": "8x8_test",
         "callStatus": if client_action_id.is_some() { "ACTION_COMPLETED" } else { "CALL_RECEIVED" },
         "callDirection": "INBOUND",
@@ -281,7 +329,11 @@ pub fn call_action(event_id: &str, client_action_id: Option<&str>, digits: Optio
 pub fn event_id(tag: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The tenant's fallback as the caller gets it by default.
@@ -292,8 +344,11 @@ pub fn default_fallback() -> Value {
 /// Compares `actual` with the JSON file at `path`, or writes it when `BLESS=1`.
 pub fn assert_json_file(path: &Path, actual: &Value) {
     if std::env::var_os("BLESS").is_some() {
-        std::fs::write(path, serde_json::to_string_pretty(actual).expect("json") + "\n")
-            .expect("bless");
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(actual).expect("json") + "\n",
+        )
+        .expect("bless");
         return;
     }
     let expected: Value = serde_json::from_str(

@@ -19,7 +19,11 @@ use serde::{Deserialize, Serialize, Serializer};
 #[serde(deny_unknown_fields)]
 pub struct Callflow {
     /// Echoed back by 8x8 in the next call action: where the caller is in the flow.
-    #[serde(rename = "clientActionId", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "clientActionId",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub client_action_id: Option<String>,
     /// What the platform runs, in order.
     #[serde(rename = "callflow")]
@@ -80,7 +84,11 @@ pub struct Say {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub repetition: Option<u8>,
     /// Speech speed, 0.5 to 2.0.
-    #[serde(skip_serializing_if = "Option::is_none", default, serialize_with = "speed")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        serialize_with = "speed"
+    )]
     pub speed: Option<f32>,
 }
 
@@ -99,7 +107,11 @@ pub struct SayAndCapture {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub failure_message: Option<String>,
     /// Speech speed, 0.5 to 2.0.
-    #[serde(skip_serializing_if = "Option::is_none", default, serialize_with = "speed")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        serialize_with = "speed"
+    )]
     pub speed: Option<f32>,
     /// End the capture on `#`.
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -482,7 +482,9 @@ pub enum ParseError {
     #[error("missing required field `{0}`")]
     MissingField(&'static str),
     /// `eventType` names an event this host does not handle.
-    #[error("unknown eventType {0:?}; expected one of CALL_ACTION, CALL_STATUS, SESSION_SUMMARY, CALL_RECORDING_STATUS, VIRTUAL_NUMBER_UPDATE")]
+    #[error(
+        "unknown eventType {0:?}; expected one of CALL_ACTION, CALL_STATUS, SESSION_SUMMARY, CALL_RECORDING_STATUS, VIRTUAL_NUMBER_UPDATE"
+    )]
     UnknownEventType(String),
 }
 
@@ -501,9 +503,11 @@ impl ParseError {
 pub fn parse_webhook(body: &[u8]) -> Result<Event, ParseError> {
     let raw: RawWebhook =
         serde_json::from_slice(body).map_err(|e| ParseError::Malformed(e.to_string()))?;
-    let event_type = raw.event_type.ok_or(ParseError::MissingField("eventType"))?;
-    let kind = EventKind::from_event_type(&event_type)
-        .ok_or(ParseError::UnknownEventType(event_type))?;
+    let event_type = raw
+        .event_type
+        .ok_or(ParseError::MissingField("eventType"))?;
+    let kind =
+        EventKind::from_event_type(&event_type).ok_or(ParseError::UnknownEventType(event_type))?;
     let payload = raw.payload.ok_or(ParseError::MissingField("payload"))?;
     Ok(match kind {
         EventKind::CallAction => Event::CallAction(CallAction {
@@ -818,7 +822,12 @@ macro_rules! lenient_number {
             match Option::<N>::deserialize(d)? {
                 None => Ok(None),
                 Some(N::Num(n)) => Ok(Some(n)),
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, trivial_numeric_casts, reason = "8x8 may send whole numbers as floats; out-of-range values saturate")]
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    trivial_numeric_casts,
+                    reason = "8x8 may send whole numbers as floats; out-of-range values saturate"
+                )]
                 Some(N::Float(f)) => Ok(Some(f as $ty)),
                 Some(N::Str(s)) if s.trim().is_empty() => Ok(None),
                 Some(N::Str(s)) => s
@@ -867,9 +876,19 @@ mod tests {
 
     #[test]
     fn digits_arrive_in_three_shapes() {
-        let with = |extra: &str| CALL_ACTION.replace(r#""somethingNew""#, &format!("{extra},\"somethingNew\""));
-        assert_eq!(action(&with(r#""eventData":{"dtmf":"12"}"#)).digits.as_deref(), Some("12"));
-        assert_eq!(action(&with(r#""eventData":"3""#)).digits.as_deref(), Some("3"));
+        let with = |extra: &str| {
+            CALL_ACTION.replace(r#""somethingNew""#, &format!("{extra},\"somethingNew\""))
+        };
+        assert_eq!(
+            action(&with(r#""eventData":{"dtmf":"12"}"#))
+                .digits
+                .as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            action(&with(r#""eventData":"3""#)).digits.as_deref(),
+            Some("3")
+        );
         assert_eq!(action(&with(r#""dtmf":"4""#)).digits.as_deref(), Some("4"));
         assert_eq!(action(&with(r#""dtmf":5"#)).digits.as_deref(), Some("5"));
         assert_eq!(action(&with(r#""eventData":{"dtmf":null}"#)).digits, None);
@@ -896,7 +915,10 @@ mod tests {
             parse_webhook(br#"{"eventType":"SMS_RECEIVED","payload":{}}"#),
             Err(ParseError::UnknownEventType(t)) if t == "SMS_RECEIVED"
         ));
-        assert!(matches!(parse_webhook(b"{not json"), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            parse_webhook(b"{not json"),
+            Err(ParseError::Malformed(_))
+        ));
         assert!(matches!(
             parse_webhook(br#"{"eventType":"CALL_STATUS","payload":{"callDuration":"abc"}}"#),
             Err(ParseError::Malformed(_))
@@ -912,7 +934,13 @@ mod tests {
             panic!("not a summary")
         };
         assert_eq!(s.status, SessionStatus::Error);
-        assert_eq!(s.error, Some(ErrorDetails { code: -2003, message: "call flow invalid".into() }));
+        assert_eq!(
+            s.error,
+            Some(ErrorDetails {
+                code: -2003,
+                message: "call flow invalid".into()
+            })
+        );
         let names: Vec<_> = s.legs.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["callA", "CallB"]);
         assert_eq!(s.legs[1].source.as_deref(), Some("+6511"));

@@ -117,7 +117,10 @@ pub fn check_client_action_id(id: &str) -> Result<(), Violation> {
         return Err(violation(
             0,
             "clientActionId".into(),
-            format!("must be 1 to {MAX_CLIENT_ACTION_ID} characters, is {}", id.len()),
+            format!(
+                "must be 1 to {MAX_CLIENT_ACTION_ID} characters, is {}",
+                id.len()
+            ),
         ));
     }
     if let Some(bad) = id
@@ -216,7 +219,11 @@ fn check_capture(c: &SayAndCapture, at: &dyn Fn(&str) -> String) -> Result<(), V
     check_speed(c.speed, at)?;
     match (c.min_digits, c.max_digits) {
         (Some(_), None) => {
-            return Err(violation(-1003, at("minDigits"), "minDigits requires maxDigits"));
+            return Err(violation(
+                -1003,
+                at("minDigits"),
+                "minDigits requires maxDigits",
+            ));
         }
         (min, Some(max)) => {
             let min = min.unwrap_or(1);
@@ -350,8 +357,14 @@ mod tests {
     fn rejects_bad_digit_ranges() {
         let mut capture = SayAndCapture::new("p", "v");
         capture.min_digits = Some(2);
-        assert_eq!(code(Callflow::new().say_and_capture(capture.clone())), -1003);
-        assert_eq!(code(Callflow::new().say_and_capture(capture.digits(3, 2))), -1003);
+        assert_eq!(
+            code(Callflow::new().say_and_capture(capture.clone())),
+            -1003
+        );
+        assert_eq!(
+            code(Callflow::new().say_and_capture(capture.digits(3, 2))),
+            -1003
+        );
         let capture = SayAndCapture::new("p", "v").digits(1, 26);
         assert_eq!(code(Callflow::new().say_and_capture(capture)), -1003);
     }
@@ -373,7 +386,10 @@ mod tests {
     #[test]
     fn rejects_empty_or_overlong_text() {
         assert_eq!(code(Callflow::new().say(Say::new(" ", "v"))), -1009);
-        assert_eq!(code(Callflow::new().say(Say::new("a".repeat(3001), "v"))), -1009);
+        assert_eq!(
+            code(Callflow::new().say(Say::new("a".repeat(3001), "v"))),
+            -1009
+        );
         assert_eq!(code(Callflow::new().say(Say::new("hi", ""))), -1009);
     }
 
@@ -381,7 +397,10 @@ mod tests {
     fn rejects_non_e164_numbers_and_third_make_call() {
         let flow = Callflow::new().make_call(MakeCall::new("+65123", "not-a-number"));
         let err = validate(&flow).expect_err("invalid");
-        assert_eq!((err.code, err.path.as_str()), (-1017, "callflow[0].params.destination"));
+        assert_eq!(
+            (err.code, err.path.as_str()),
+            (-1017, "callflow[0].params.destination")
+        );
         let call = MakeCall::new("6512345678", "+6587654321");
         let flow = Callflow::new()
             .make_call(call.clone())
@@ -395,7 +414,11 @@ mod tests {
         let ok = Callflow::new().play_file(PlayFile::new("https://x.example/a/b.WAV?sig=1"));
         assert_eq!(validate(&ok), Ok(()));
         for url in ["ftp://x/a.mp3", "https://x.example/a.ogg", "https://a.mp3"] {
-            assert_eq!(code(Callflow::new().play_file(PlayFile::new(url))), -1009, "{url}");
+            assert_eq!(
+                code(Callflow::new().play_file(PlayFile::new(url))),
+                -1009,
+                "{url}"
+            );
         }
     }
 
@@ -413,7 +436,9 @@ mod tests {
 
     #[test]
     fn client_action_id_keeps_to_its_alphabet() {
-        let flow = Callflow::new().client_action_id("caller +6591234567").say(say());
+        let flow = Callflow::new()
+            .client_action_id("caller +6591234567")
+            .say(say());
         assert!(validate(&flow).is_err());
         let flow = Callflow::new().client_action_id("a".repeat(129)).say(say());
         assert!(validate(&flow).is_err());

@@ -1,0 +1,504 @@
+//! The operator's API under `/v1/admin`: tenants, plugin versions, status, dry runs.
+//!
+//! Authenticated with the operator token (every tenant) or a tenant token (its own
+//! tenant only; creating, changing or deleting tenants is the operator's). Tokens are
+//! kept as sha256 digests and compared in constant time.
+//!
+//! Uploads and activations go through the same path as the tenants directory watcher:
+//! files are written atomically by [`crate::repo`], then [`Registry::reload`] swaps the
+//! tenant in. A plugin is checked (component, our world, compiles, size) before it is
+//! stored, so a rejected upload changes nothing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::TenantConfig;
+use crate::http::{ApiError, AppState};
+use crate::metrics::FAILURE_REASONS;
+use crate::runtime::{InvokeContext, LoadError};
+use crate::tenant::{Reloaded, Tenant, valid_id};
+
+/// Largest plugin upload accepted, in bytes.
+pub const MAX_UPLOAD_BYTES: usize = 16 << 20;
+
+/// The operator's credentials.
+#[derive(Clone, Default)]
+pub struct AdminAuth {
+    operator: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAuth")
+            .field("operator", &self.operator.map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl AdminAuth {
+    /// Admin access with `token` as the operator token; `None` leaves only tenant tokens.
+    pub fn new(operator_token: Option<&str>) -> Self {
+        Self {
+            operator: operator_token.map(|t| Sha256::digest(t.as_bytes()).into()),
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Operator,
+    Tenant,
+}
+
+/// The admin routes, to be merged into the app.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/tenants", get(list_tenants))
+        .route(
+            "/v1/admin/tenants/{tenant}",
+            get(status).put(put_tenant).delete(delete_tenant),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/versions",
+            get(list_versions).post(upload),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/versions/{digest}/activate",
+            post(activate),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/versions/{digest}/dry-run",
+            post(dry_run),
+        )
+        .route("/v1/admin/tenants/{tenant}/rollback", post(rollback))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Checks the caller may act on `tenant` (`None`: on the host as a whole).
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: Option<&str>,
+) -> Result<Caller, ApiError> {
+    let token = bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+            "send the operator or tenant token as `Authorization: Bearer <token>`",
+        )
+    })?;
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if let Some(op) = &state.admin.operator
+        && bool::from(op.ct_eq(&digest))
+    {
+        return Ok(Caller::Operator);
+    }
+    // A tenant token opens its own tenant only; which tenant it belongs to is found by
+    // checking every tenant, so a token for tenant A used on B is told apart from junk.
+    let owner = state.registry.all().into_iter().find(|t| {
+        t.config
+            .admin_token_sha256
+            .as_ref()
+            .is_some_and(|h| bool::from(h.ct_eq(&digest)))
+    });
+    match (owner, tenant) {
+        (Some(owner), Some(id)) if &*owner.id == id => Ok(Caller::Tenant),
+        (Some(owner), _) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this token belongs to tenant {:?} and may act on it only",
+                &*owner.id
+            ),
+        )),
+        (None, _) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_token",
+            "the token is not the operator's or any tenant's",
+        )),
+    }
+}
+
+fn operator_only(caller: Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Operator => Ok(()),
+        Caller::Tenant => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_only",
+            "creating, changing and deleting tenants takes the operator token",
+        )),
+    }
+}
+
+fn tenant_or_404(state: &AppState, id: &str) -> Result<Arc<Tenant>, ApiError> {
+    state.registry.get(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_tenant",
+            format!("no tenant named {id:?}"),
+        )
+    })
+}
+
+fn internal(context: &str, err: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "storage_error",
+        format!("{context}: {err}"),
+    )
+}
+
+async fn read(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body exceeds the limit of {limit} bytes"),
+        )
+    })
+}
+
+async fn list_tenants(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    operator_only(authorize(&state, &headers, None)?)?;
+    let tenants: Vec<Value> = state
+        .registry
+        .all()
+        .iter()
+        .map(|t| status_json(&state, t))
+        .collect();
+    Ok(Json(json!({ "tenants": tenants })).into_response())
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Some(&id))?;
+    let tenant = tenant_or_404(&state, &id)?;
+    Ok(Json(status_json(&state, &tenant)).into_response())
+}
+
+fn status_json(state: &AppState, tenant: &Tenant) -> Value {
+    let stats = &tenant.state.stats;
+    let failures: serde_json::Map<String, Value> = FAILURE_REASONS
+        .iter()
+        .filter_map(|r| {
+            let n = stats.failures(r);
+            (n > 0).then(|| ((*r).to_owned(), Value::from(n)))
+        })
+        .collect();
+    let loaded_at = tenant
+        .loaded_at
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    json!({
+        "tenant": &*tenant.id,
+        "active_version": tenant.plugin.as_ref().ok().map(|p| p.digest()),
+        "plugin_error": tenant.plugin.as_ref().err().map(ToString::to_string),
+        "loaded_at": loaded_at,
+        "last_load": tenant.state.last_load(),
+        "stored_versions": state.registry.repo().versions(&tenant.id).map(|v| v.len()).unwrap_or(0),
+        "invocations": stats.invocations(),
+        "failures": failures,
+        "fuel": { "p50": stats.fuel.quantile(0.5), "p99": stats.fuel.quantile(0.99) },
+        "latency_us": { "p50": stats.latency_us.quantile(0.5), "p99": stats.latency_us.quantile(0.99) },
+        "in_flight": tenant.state.in_flight(),
+        "pinned_calls": tenant.state.pins.len(),
+    })
+}
+
+async fn put_tenant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    operator_only(authorize(&state, &headers, Some(&id))?)?;
+    if !valid_id(&id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant_id",
+            "use 1 to 64 characters of [A-Za-z0-9_-]",
+        ));
+    }
+    let body = read(request.into_body(), 64 << 10).await?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_toml",
+            "the body is not UTF-8",
+        )
+    })?;
+    let repo = state.registry.repo();
+    // Check before writing, so a refused configuration changes nothing.
+    TenantConfig::parse(text, &repo.tenant_dir(&id), state.registry.host()).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            e.to_string(),
+        )
+    })?;
+    let created = !repo.exists(&id);
+    repo.write_config(&id, text)
+        .map_err(|e| internal("writing tenant.toml", e))?;
+    let tenant = reload(&state, &id).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(status_json(&state, &tenant))).into_response())
+}
+
+async fn delete_tenant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    operator_only(authorize(&state, &headers, Some(&id))?)?;
+    tenant_or_404(&state, &id)?;
+    state
+        .registry
+        .repo()
+        .delete(&id)
+        .map_err(|e| internal("deleting the tenant", e))?;
+    let registry = Arc::clone(&state.registry);
+    let _ = tokio::task::spawn_blocking(move || registry.reload(&id)).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn reload(state: &AppState, id: &str) -> Result<Arc<Tenant>, ApiError> {
+    let registry = Arc::clone(&state.registry);
+    let owned = id.to_owned();
+    let result = tokio::task::spawn_blocking(move || registry.reload(&owned))
+        .await
+        .map_err(|e| internal("reloading", e))?;
+    match result {
+        Ok(Reloaded::Loaded(tenant)) => Ok(tenant),
+        Ok(Reloaded::Removed) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_tenant",
+            format!("no tenant named {id:?}"),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            e.to_string(),
+        )),
+    }
+}
+
+async fn list_versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Some(&id))?;
+    let tenant = tenant_or_404(&state, &id)?;
+    let active = tenant.plugin.as_ref().ok().map(|p| p.digest().to_owned());
+    let versions: Vec<Value> = state
+        .registry
+        .repo()
+        .versions(&id)
+        .map_err(|e| internal("listing versions", e))?
+        .into_iter()
+        .map(|v| {
+            let status = if active.as_deref() == Some(v.digest.as_str()) { "active" } else { "inactive" };
+            json!({ "digest": v.digest, "size": v.size, "uploaded_at": v.uploaded_at, "status": status })
+        })
+        .collect();
+    Ok(Json(json!({ "tenant": id, "versions": versions })).into_response())
+}
+
+fn rejected(err: &LoadError) -> ApiError {
+    let check = match err {
+        LoadError::Read { .. } => "read",
+        LoadError::TooLarge { .. } => "size",
+        LoadError::NotAComponent(_) => "component",
+        LoadError::Compile(_) => "compile",
+        LoadError::WrongWorld(_) => "world",
+    };
+    let status = if check == "size" {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    ApiError::new(
+        status,
+        "plugin_rejected",
+        format!("check `{check}` failed: {err}"),
+    )
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Some(&id))?;
+    tenant_or_404(&state, &id)?;
+    let activate = request
+        .uri()
+        .query()
+        .is_none_or(|q| !q.split('&').any(|kv| kv == "activate=false"));
+    let wasm = read(request.into_body(), MAX_UPLOAD_BYTES)
+        .await
+        .map_err(|_| {
+            rejected(&LoadError::TooLarge {
+                bytes: MAX_UPLOAD_BYTES + 1,
+                max: MAX_UPLOAD_BYTES,
+            })
+        })?;
+    // Every check runs before anything is stored: compile off the request path.
+    let runtime = Arc::clone(state.registry.runtime());
+    let checked = wasm.clone();
+    let plugin = tokio::task::spawn_blocking(move || runtime.load(&checked))
+        .await
+        .map_err(|e| internal("checking the plugin", e))?
+        .map_err(|e| rejected(&e))?;
+    let repo = state.registry.repo();
+    let version = repo
+        .add_version(&id, &wasm)
+        .map_err(|e| internal("storing the version", e))?;
+    debug_assert_eq!(version.digest, plugin.digest());
+    if activate {
+        repo.activate(&id, &version.digest)
+            .map_err(|e| internal("activating", e))?;
+        reload(&state, &id).await?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "digest": version.digest, "size": version.size, "uploaded_at": version.uploaded_at, "activated": activate })),
+    )
+        .into_response())
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    Path((id, digest)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Some(&id))?;
+    tenant_or_404(&state, &id)?;
+    activate_version(&state, &id, &digest).await
+}
+
+async fn activate_version(state: &AppState, id: &str, digest: &str) -> Result<Response, ApiError> {
+    let repo = state.registry.repo();
+    if repo.version(id, digest).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_version",
+            format!("tenant {id:?} has no version {digest:?}"),
+        ));
+    }
+    repo.activate(id, digest)
+        .map_err(|e| internal("activating", e))?;
+    let tenant = reload(state, id).await?;
+    Ok(Json(status_json(state, &tenant)).into_response())
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Some(&id))?;
+    tenant_or_404(&state, &id)?;
+    let previous = state.registry.repo().previous(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_to_roll_back_to",
+            format!("tenant {id:?} has no earlier activated version"),
+        )
+    })?;
+    activate_version(&state, &id, &previous).await
+}
+
+async fn dry_run(
+    State(state): State<AppState>,
+    Path((id, digest)): Path<(String, String)>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Some(&id))?;
+    let tenant = tenant_or_404(&state, &id)?;
+    let repo = state.registry.repo();
+    if repo.version(&id, &digest).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_version",
+            format!("tenant {id:?} has no version {digest:?}"),
+        ));
+    }
+    let body = read(request.into_body(), state.registry.host().max_body_bytes).await?;
+    let event = callflow_wire::parse_webhook(&body)
+        .map_err(|e| ApiError::from(crate::webhook::WebhookError::Parse(e)))?;
+    let runtime = Arc::clone(state.registry.runtime());
+    let path = repo.version_path(&id, &digest);
+    let plugin = tokio::task::spawn_blocking(move || runtime.load_file(&path))
+        .await
+        .map_err(|e| internal("loading the version", e))?
+        .map_err(|e| rejected(&e))?;
+    // A scratch store: a dry run must not touch the live tenant's state.
+    let ctx = InvokeContext {
+        tenant: Arc::from(format!("{id}#dry-run")),
+        config: Arc::clone(&tenant.config.config),
+        kv: Arc::clone(&state.kv),
+        limits: tenant.config.limits.sandbox,
+    };
+    let start = Instant::now();
+    let result = state.registry.runtime().invoke(&plugin, ctx, &event).await;
+    let elapsed_us = start.elapsed().as_micros();
+    let answer = match result {
+        Ok(outcome) => {
+            let callflow = outcome.callflow.clone();
+            let verdict = match crate::callflow::answer(callflow) {
+                Ok(body) => {
+                    json!({ "answer": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null) })
+                }
+                Err(failure) => json!({
+                    "failure": failure.reason(),
+                    "message": failure.to_string(),
+                    "fallback": serde_json::from_slice::<Value>(&tenant.fallback_body).unwrap_or(Value::Null),
+                }),
+            };
+            json!({ "version": digest, "fuel_used": outcome.fuel_used, "elapsed_us": elapsed_us, "result": verdict })
+        }
+        Err(failure) => json!({
+            "version": digest,
+            "elapsed_us": elapsed_us,
+            "result": {
+                "failure": failure.reason(),
+                "message": failure.to_string(),
+                "fallback": serde_json::from_slice::<Value>(&tenant.fallback_body).unwrap_or(Value::Null),
+            },
+        }),
+    };
+    Ok(Json(answer).into_response())
+}

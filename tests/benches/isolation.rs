@@ -1,0 +1,121 @@
+//! Isolation under load: a well-behaved tenant (the IVR) alone, then beside a tenant whose
+//! plugin burns its whole fuel budget on every event, both under load on one host.
+//! Prints latency (p50/p99) and throughput of each. Run with
+//! `cargo bench -p callflow-tests --bench isolation`.
+//!
+//! The noisy tenant's cap on concurrent invocations (`max_concurrency`) is what keeps it
+//! from holding every worker: beyond it, its calls get the fallback at once.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callflow_host::config::HostConfig;
+use callflow_host::repo::Repo;
+use callflow_host::runtime::{Runtime, RuntimeConfig};
+use callflow_host::store::{KvStore, RedbStore};
+use callflow_host::tenant::Registry;
+use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM};
+use callflow_tests::load::{self, Report, Target};
+
+const BODY: &str = r#"{"namespace":"VOICE","eventType":"CALL_ACTION","payload":{"eventId":"EVENT","callId":"c","sessionId":"SESSION","subAccountId":"8x8_test","callStatus":"CALL_RECEIVED","callDirection":"INBOUND","callType":"PSTN","source":"+6591178965","destination":"+6568332048","callDuration":0,"sipCode":200,"timestamp":"2026-01-06T10:17:19.375Z"}}"#;
+
+fn target(addr: SocketAddr, tenant: &str) -> Target {
+    let tag = tenant.to_owned();
+    Target {
+        addr,
+        path: format!("/v1/tenants/{tenant}/webhooks/voice"),
+        body: Arc::new(move |c, n| {
+            BODY.replace("EVENT", &format!("{tag}-{c}-{n}"))
+                .replace("SESSION", &format!("{tag}-s-{c}-{n}"))
+        }),
+    }
+}
+
+fn row(label: &str, r: &Report) {
+    println!(
+        "| {label} | {:.0} | {:.0} | {:.0} |",
+        r.rps,
+        r.quantile(0.5).as_secs_f64() * 1e6,
+        r.quantile(0.99).as_secs_f64() * 1e6
+    );
+}
+
+fn main() {
+    let seconds = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-isolation");
+    let _ = std::fs::remove_dir_all(&data);
+    for (id, wasm, toml) in [
+        (
+            "calm",
+            IVR_WASM,
+            "sub_accounts = [\"*\"]\n[config]\nvirtual_number = \"+6512345678\"\nrepresentative_number = \"+6587654321\"\n",
+        ),
+        (
+            "noisy",
+            HOSTILE_WASM,
+            "sub_accounts = [\"*\"]\n[limits]\nmax_concurrency = 1\n[config]\nmode = \"loop\"\n",
+        ),
+    ] {
+        let dir = data.join("tenants").join(id);
+        std::fs::create_dir_all(&dir).expect("tenant dir");
+        std::fs::copy(wasm, dir.join("plugin.wasm")).expect("copy");
+        std::fs::write(dir.join("tenant.toml"), toml).expect("toml");
+    }
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let addr = server.block_on(async {
+        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&data.join("kv.redb")).expect("store"));
+        let runtime = Arc::new(
+            Runtime::new(RuntimeConfig {
+                cache_dir: Some(data.join("compiled")),
+                ..RuntimeConfig::default()
+            })
+            .expect("runtime"),
+        );
+        let repo = Repo::open(&data.join("tenants")).expect("repo");
+        let registry = Arc::new(Registry::new(runtime, HostConfig::default(), repo));
+        registry.load_all().expect("tenants");
+        let app = callflow_host::app(callflow_host::AppState {
+            registry,
+            kv,
+            admin: callflow_host::admin::AdminAuth::default(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    let duration = Duration::from_secs(seconds);
+    let calm = target(addr, "calm");
+    let noisy = target(addr, "noisy");
+    // Warm up (compiles nothing: both plugins are loaded; fills the pool's slots).
+    load::run(
+        &[(calm.clone(), 4), (noisy.clone(), 4)],
+        Duration::from_millis(500),
+    );
+
+    println!(
+        "\n## Isolation: the IVR tenant alone, then beside a tenant burning 10M fuel per event\n"
+    );
+    println!(
+        "4 keep-alive connections per tenant, {seconds} s per run; the noisy tenant has max_concurrency = 1.\n"
+    );
+    println!("| run | req/s | p50 µs | p99 µs |\n|---|---|---|---|");
+    let alone = load::run(&[(calm.clone(), 4)], duration);
+    row("calm alone", &alone[0]);
+    let both = load::run(&[(calm, 4), (noisy, 4)], duration);
+    row("calm beside noisy", &both[0]);
+    row("noisy (fallbacks once over its cap)", &both[1]);
+    let ratio = both[0].quantile(0.99).as_secs_f64() / alone[0].quantile(0.99).as_secs_f64();
+    println!("\ncalm p99 beside noisy / alone: {ratio:.2}x (target: within 2x)");
+    drop(server);
+}

@@ -1,0 +1,405 @@
+//! The operator's admin API over HTTP: tenants, uploads, versions, rollback, status, dry
+//! runs, and who may do what. Each test runs its own host: these tests change tenants.
+
+use std::path::Path;
+
+use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM};
+use serde_json::Value;
+
+use crate::support::{Host, IVR_CONFIG, OPERATOR_TOKEN, TenantSpec, call_action, event_id};
+
+/// The tenant token of tenant `acme` (its sha256 is in acme's tenant.toml).
+const ACME_TOKEN: &str = "acme-token";
+
+fn acme_toml() -> String {
+    format!(
+        "sub_accounts = [\"*\"]\nadmin_token_sha256 = \"{}\"\n{IVR_CONFIG}",
+        sha256_hex(ACME_TOKEN)
+    )
+}
+
+fn sha256_hex(s: &str) -> String {
+    callflow_host::repo::digest(s.as_bytes())
+}
+
+fn start(name: &str) -> Host {
+    Host::start(
+        name,
+        "",
+        &[
+            TenantSpec {
+                id: "acme",
+                toml: acme_toml(),
+                wasm: Some(Path::new(IVR_WASM)),
+            },
+            TenantSpec {
+                id: "globex",
+                toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
+                wasm: Some(Path::new(IVR_WASM)),
+            },
+        ],
+    )
+}
+
+async fn call(
+    host: &Host,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, host.url(path))
+        .body(body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn greeting(host: &Host, tenant: &str) -> Value {
+    let (status, body) = host
+        .post(tenant, &call_action(&event_id("admin"), None, None))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn upload_activate_and_roll_back_over_http() {
+    let host = start("admin-versions");
+    let ivr = std::fs::read(IVR_WASM).expect("ivr");
+    let hostile = std::fs::read(HOSTILE_WASM).expect("hostile");
+    use reqwest::Method;
+
+    let (status, v1) = call(
+        &host,
+        Method::POST,
+        "/v1/admin/tenants/globex/versions",
+        Some(OPERATOR_TOKEN),
+        ivr.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{v1}");
+    assert_eq!(v1["digest"], sha256_hex_bytes(&ivr));
+    assert_eq!(
+        greeting(&host, "globex").await["clientActionId"],
+        "main_menu"
+    );
+
+    // The hostile plugin in mode "" is not configured: it answers with an error, so the
+    // caller hears the fallback. Enough to see which version serves.
+    let (status, v2) = call(
+        &host,
+        Method::POST,
+        "/v1/admin/tenants/globex/versions",
+        Some(OPERATOR_TOKEN),
+        hostile.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{v2}");
+    let fallback = greeting(&host, "globex").await;
+    assert_ne!(
+        fallback["clientActionId"], "main_menu",
+        "the new version is not serving: {fallback}"
+    );
+
+    let (status, list) = call(
+        &host,
+        Method::GET,
+        "/v1/admin/tenants/globex/versions",
+        Some(OPERATOR_TOKEN),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let versions = list["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 2, "{list}");
+    let active: Vec<_> = versions
+        .iter()
+        .filter(|v| v["status"] == "active")
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["digest"], v2["digest"]);
+
+    let (status, after) = call(
+        &host,
+        Method::POST,
+        "/v1/admin/tenants/globex/rollback",
+        Some(OPERATOR_TOKEN),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["active_version"], v1["digest"]);
+    assert_eq!(
+        greeting(&host, "globex").await["clientActionId"],
+        "main_menu"
+    );
+
+    let path = format!(
+        "/v1/admin/tenants/globex/versions/{}/activate",
+        v2["digest"].as_str().expect("digest")
+    );
+    let (status, after) = call(&host, Method::POST, &path, Some(OPERATOR_TOKEN), vec![]).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["active_version"], v2["digest"]);
+}
+
+fn sha256_hex_bytes(b: &[u8]) -> String {
+    callflow_host::repo::digest(b)
+}
+
+#[tokio::test]
+async fn rejected_uploads_say_which_check_failed_and_change_nothing() {
+    let host = start("admin-reject");
+    use reqwest::Method;
+    let before = greeting(&host, "globex").await;
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"definitely not wasm".to_vec(), "component"),
+        (core_module, "component"),
+        // A component header with garbage after it.
+        (b"\0asm\x0d\0\x01\0garbage".to_vec(), "compile"),
+    ];
+    for (bytes, check) in cases {
+        let (status, body) = call(
+            &host,
+            Method::POST,
+            "/v1/admin/tenants/globex/versions",
+            Some(OPERATOR_TOKEN),
+            bytes,
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["code"], "plugin_rejected");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("`{check}`")),
+            "expected check {check}: {message}"
+        );
+    }
+    let (_, list) = call(
+        &host,
+        Method::GET,
+        "/v1/admin/tenants/globex/versions",
+        Some(OPERATOR_TOKEN),
+        vec![],
+    )
+    .await;
+    assert_eq!(list["versions"].as_array().map(Vec::len), Some(0), "{list}");
+    assert_eq!(greeting(&host, "globex").await, before);
+}
+
+#[tokio::test]
+async fn tenant_tokens_open_their_own_tenant_only() {
+    let host = start("admin-auth");
+    use reqwest::Method;
+    let (status, body) = call(
+        &host,
+        Method::GET,
+        "/v1/admin/tenants/acme",
+        Some(ACME_TOKEN),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tenant"], "acme");
+
+    let ivr = std::fs::read(IVR_WASM).expect("ivr");
+    let (status, body) = call(
+        &host,
+        Method::POST,
+        "/v1/admin/tenants/globex/versions",
+        Some(ACME_TOKEN),
+        ivr,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let (_, list) = call(
+        &host,
+        Method::GET,
+        "/v1/admin/tenants/globex/versions",
+        Some(OPERATOR_TOKEN),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        list["versions"].as_array().map(Vec::len),
+        Some(0),
+        "a forbidden upload changed something"
+    );
+
+    let (status, body) = call(
+        &host,
+        Method::PUT,
+        "/v1/admin/tenants/acme",
+        Some(ACME_TOKEN),
+        b"sub_accounts = [\"*\"]\n".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("operator_only")),
+        "{body}"
+    );
+    let (status, body) = call(&host, Method::GET, "/v1/admin/tenants", None, vec![]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("missing_token")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &host,
+        Method::GET,
+        "/v1/admin/tenants",
+        Some("guess"),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_token")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn operator_creates_updates_and_deletes_a_tenant() {
+    let host = start("admin-crud");
+    use reqwest::Method;
+    let (status, body) = call(
+        &host,
+        Method::PUT,
+        "/v1/admin/tenants/initech",
+        Some(OPERATOR_TOKEN),
+        b"sub_accounts = [\"initech\"]\n".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["plugin_error"].is_string(), "no plugin yet: {body}");
+    let (status, body) = call(
+        &host,
+        Method::PUT,
+        "/v1/admin/tenants/initech",
+        Some(OPERATOR_TOKEN),
+        b"sub_accounts = [\"initech\"]\nbogus = 1\n".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_config")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bogus")
+    );
+    let ivr = std::fs::read(IVR_WASM).expect("ivr");
+    let (status, _) = call(
+        &host,
+        Method::POST,
+        "/v1/admin/tenants/initech/versions",
+        Some(OPERATOR_TOKEN),
+        ivr,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let body = call_action(&event_id("crud"), None, None).replace("8x8_test", "initech");
+    let (status, answer) = host.post("initech", &body).await;
+    assert_eq!(
+        (status, answer["clientActionId"].as_str()),
+        (200, Some("main_menu")),
+        "{answer}"
+    );
+    let (status, _) = call(
+        &host,
+        Method::DELETE,
+        "/v1/admin/tenants/initech",
+        Some(OPERATOR_TOKEN),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, answer) = host.post("initech", &body).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (404, Some("unknown_tenant"))
+    );
+}
+
+#[tokio::test]
+async fn dry_run_answers_without_touching_the_live_tenant() {
+    let host = start("admin-dry-run");
+    use reqwest::Method;
+    let hostile = std::fs::read(HOSTILE_WASM).expect("hostile");
+    let (status, v) = call(
+        &host,
+        Method::POST,
+        "/v1/admin/tenants/acme/versions?activate=false",
+        Some(ACME_TOKEN),
+        hostile,
+    )
+    .await;
+    assert_eq!(
+        (status, v["activated"].as_bool()),
+        (201, Some(false)),
+        "{v}"
+    );
+    let path = format!(
+        "/v1/admin/tenants/acme/versions/{}/dry-run",
+        v["digest"].as_str().expect("digest")
+    );
+    let (status, run) = call(
+        &host,
+        Method::POST,
+        &path,
+        Some(ACME_TOKEN),
+        call_action(&event_id("dry"), None, None).into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert!(run["elapsed_us"].is_u64(), "{run}");
+    assert!(
+        run["result"]["failure"].is_string(),
+        "the unconfigured hostile plugin fails: {run}"
+    );
+    // The live tenant still runs the IVR.
+    assert_eq!(greeting(&host, "acme").await["clientActionId"], "main_menu");
+
+    let ivr = std::fs::read(IVR_WASM).expect("ivr");
+    let (_, v) = call(
+        &host,
+        Method::POST,
+        "/v1/admin/tenants/acme/versions?activate=false",
+        Some(ACME_TOKEN),
+        ivr,
+    )
+    .await;
+    let path = format!(
+        "/v1/admin/tenants/acme/versions/{}/dry-run",
+        v["digest"].as_str().expect("digest")
+    );
+    let (_, run) = call(
+        &host,
+        Method::POST,
+        &path,
+        Some(ACME_TOKEN),
+        call_action(&event_id("dry"), None, None).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        run["result"]["answer"]["clientActionId"], "main_menu",
+        "{run}"
+    );
+    assert!(run["fuel_used"].as_u64().unwrap_or(0) > 0, "{run}");
+}

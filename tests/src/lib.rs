@@ -1,0 +1,71 @@
+//! Support for callflow-host's tests and benchmarks.
+//!
+//! - [`artifacts`]: the guest plugins, built from source by `build.rs` for
+//!   `wasm32-wasip2` (the IVR from `plugins/ivr`, the misbehaving plugin from
+//!   `tests/guests/hostile`).
+//! - [`native_ivr`]: the IVR's decision made natively, the baseline the component is
+//!   measured against.
+//!
+//! The tests themselves: `tests/runtime.rs` (the sandbox, in process), `e2e/` (a real
+//! host over HTTP), `benches/` (costs).
+
+use std::collections::HashMap;
+
+use callflow_sdk::{Context, Host, KvError, Level, Plugin, PluginError};
+use callflow_wire::{Callflow, Event};
+
+pub mod load;
+
+/// Paths of the guest components `build.rs` built.
+pub mod artifacts {
+    include!(concat!(env!("OUT_DIR"), "/gen.rs"));
+}
+
+/// Runs the IVR's own code natively on `event` with the tenant configuration `config`:
+/// no wasm, no conversions, an empty store and no logging. Errors when the IVR gives no
+/// callflow.
+pub fn native_ivr(event: Event, config: &HashMap<String, String>) -> Result<Callflow, PluginError> {
+    let host = NativeHost { config };
+    <ivr::Ivr as Plugin>::handle(event, &Context::new(&host))?
+        .ok_or_else(|| PluginError::Internal("the IVR returned no callflow".into()))
+}
+
+/// The least a native plugin call needs: configuration, and a store that is always
+/// empty and refuses writes.
+struct NativeHost<'a> {
+    config: &'a HashMap<String, String>,
+}
+
+impl Host for NativeHost<'_> {
+    fn log(&self, _level: Level, _message: &str) {}
+
+    fn config(&self, key: &str) -> Option<String> {
+        self.config.get(key).cloned()
+    }
+
+    fn kv_get(&self, _key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(None)
+    }
+
+    fn kv_set(&self, _key: &str, _value: &[u8], _ttl_ms: Option<u64>) -> Result<(), KvError> {
+        Err(KvError::Unavailable(
+            "no store in the native baseline".into(),
+        ))
+    }
+
+    fn kv_delete(&self, _key: &str) -> Result<bool, KvError> {
+        Ok(false)
+    }
+
+    fn kv_compare_and_swap(
+        &self,
+        _key: &str,
+        _expected: Option<&[u8]>,
+        _new: Option<&[u8]>,
+        _ttl_ms: Option<u64>,
+    ) -> Result<bool, KvError> {
+        Err(KvError::Unavailable(
+            "no store in the native baseline".into(),
+        ))
+    }
+}
