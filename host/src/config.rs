@@ -241,6 +241,9 @@ struct RawTenant {
     fallback: Option<RawFallback>,
     /// sha256 (hex) of the token that opens this tenant's admin API.
     admin_token_sha256: Option<String>,
+    /// sha256 (hex) of each key that opens the plugin's API (`/v1/tenants/{t}/api/...`).
+    #[serde(default)]
+    api_keys_sha256: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,6 +320,8 @@ pub struct TenantConfig {
     pub fallback: Callflow,
     /// sha256 of the tenant's admin token, if it has one.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// sha256 of each key that opens the plugin's API; empty: the API is closed.
+    pub api_keys_sha256: Vec<[u8; 32]>,
 }
 
 /// The voice of the default fallback.
@@ -443,6 +448,18 @@ impl TenantConfig {
                 })
             })
             .transpose()?;
+        let api_keys_sha256 = raw
+            .api_keys_sha256
+            .iter()
+            .map(|hex| {
+                parse_sha256(hex).ok_or_else(|| {
+                    invalid(
+                        "api_keys_sha256",
+                        "each key must be 64 hex digits: the sha256 of the key (sha256sum)".into(),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             sub_accounts,
             plugin: dir.join(raw.plugin.unwrap_or_else(|| DEFAULT_PLUGIN_FILE.into())),
@@ -454,6 +471,7 @@ impl TenantConfig {
             config: Arc::new(raw.config),
             fallback,
             admin_token_sha256,
+            api_keys_sha256,
         })
     }
 }
@@ -540,6 +558,22 @@ mod tests {
         )
         .expect_err("invalid fallback");
         assert!(err.to_string().contains("fallback"), "{err}");
+    }
+
+    #[test]
+    fn api_keys_are_sha256_digests() {
+        let t = load("sub_accounts = [\"a\"]\n").expect("valid");
+        assert!(t.api_keys_sha256.is_empty());
+        let digest = "2f".repeat(32);
+        let t = load(&format!(
+            "sub_accounts = [\"a\"]\napi_keys_sha256 = [\"{digest}\", \"{}\"]\n",
+            "AB".repeat(32)
+        ))
+        .expect("valid");
+        assert_eq!(t.api_keys_sha256, vec![[0x2f; 32], [0xab; 32]]);
+        let err = load("sub_accounts = [\"a\"]\napi_keys_sha256 = [\"demo-key\"]\n")
+            .expect_err("not a digest");
+        assert!(err.to_string().contains("api_keys_sha256"), "{err}");
     }
 
     #[test]

@@ -26,12 +26,19 @@
 //!
 //! [`metrics`] counts every hop's outcome for `/metrics`.
 //!
+//! The plugin's own API takes a shorter trip: [`http`] routes
+//! `/v1/tenants/{tenant}/api/{*path}` to [`api`], which checks the tenant's API key, the
+//! body limit and the concurrency cap, then [`runtime`] runs the plugin's `handle-request`
+//! export in the same sandbox; the plugin's response goes back with its headers
+//! sanitised. No fallback there: a plugin failure is a 5xx JSON error.
+//!
 //! Beside the trip: [`repo`] is the tenants directory on disk (configuration, immutable
 //! plugin versions named by digest, the active pointer, all written atomically);
 //! [`reload`] watches it and swaps changed tenants in; [`admin`] is the operator's API
 //! over the same path (upload, activate, roll back, status, dry run).
 
 pub mod admin;
+pub mod api;
 pub mod callflow;
 pub mod config;
 pub mod http;

@@ -3,7 +3,9 @@
 //! Owns the wasmtime engine (pooled instance slots, fuel, epoch interruption), loading
 //! plugins (checks, compilation, the on-disk compile cache, one `InstancePre` per plugin
 //! version), and invoking them: per event a fresh `Store` with its own fuel budget,
-//! deadline, memory cap and deny-all WASI context, then the typed `handle-event` export.
+//! deadline, memory cap and deny-all WASI context, then the typed `handle-event` export
+//! ([`Runtime::invoke`]); an API request takes the same path to `handle-request`
+//! ([`Runtime::invoke_api`]).
 //! Every way a plugin can fail comes back as a [`PluginFailure`] with a stable
 //! [`reason`](PluginFailure::reason); nothing a plugin does can fail the host.
 //!
@@ -159,6 +161,47 @@ pub struct Outcome {
     pub stages: Stages,
 }
 
+/// A request to a plugin's API (`/v1/tenants/{tenant}/api/{path}`), as the edge hands it
+/// over: credentials already removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequest {
+    /// The method, upper case.
+    pub method: String,
+    /// The path below the tenant's `/api`, starting with `/`.
+    pub path: String,
+    /// The raw query string, without the `?`.
+    pub query: Option<String>,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A plugin's answer to an API request, unchecked (the edge checks the status and
+/// sanitises the headers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    /// The status the plugin chose.
+    pub status: u16,
+    /// The headers the plugin set.
+    pub headers: Vec<(String, String)>,
+    /// The body, within the output limit.
+    pub body: Vec<u8>,
+}
+
+/// A plugin's answer to one API request.
+#[derive(Debug, Clone)]
+pub struct ApiOutcome {
+    /// The response.
+    pub response: ApiResponse,
+    /// Fuel the request used.
+    pub fuel_used: u64,
+    /// Wall-clock time from store creation to the store's drop.
+    pub elapsed: Duration,
+    /// Where that time went.
+    pub stages: Stages,
+}
+
 /// Time spent in each stage of an invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stages {
@@ -250,7 +293,7 @@ pub enum LoadError {
     #[error("the component does not compile: {0}")]
     Compile(String),
     /// The component does not fit the `callflow:plugin/plugin` world: it imports
-    /// something the host does not provide, or lacks the `handler` export.
+    /// something the host does not provide, or lacks the `handler` or `api` export.
     #[error("the component does not implement the callflow plugin world: {0}")]
     WrongWorld(String),
 }
@@ -505,6 +548,42 @@ impl Runtime {
         ctx: InvokeContext,
         event: &callflow_wire::Event,
     ) -> Result<Outcome, PluginFailure> {
+        let (callflow, run) = self.run(plugin, ctx, EventCall(event)).await?;
+        Ok(Outcome {
+            callflow,
+            fuel_used: run.fuel_used,
+            elapsed: run.elapsed,
+            stages: run.stages,
+        })
+    }
+
+    /// Runs `plugin`'s `api` export on `request` in a fresh instance, under exactly the
+    /// sandbox and limits of [`invoke`](Self::invoke); a response body over
+    /// `ctx.limits.output_bytes` is [`PluginFailure::OutputTooLarge`].
+    pub async fn invoke_api(
+        &self,
+        plugin: &Plugin,
+        ctx: InvokeContext,
+        request: ApiRequest,
+    ) -> Result<ApiOutcome, PluginFailure> {
+        let (response, run) = self.run(plugin, ctx, ApiCall(request)).await?;
+        Ok(ApiOutcome {
+            response,
+            fuel_used: run.fuel_used,
+            elapsed: run.elapsed,
+            stages: run.stages,
+        })
+    }
+
+    /// The one path every invocation takes: a fresh store with the limits of `ctx`, the
+    /// plugin instantiated from its `InstancePre`, `call` on it, every failure classified,
+    /// the plugin's output logged, the store dropped, each stage timed.
+    async fn run<C: Call>(
+        &self,
+        plugin: &Plugin,
+        ctx: InvokeContext,
+        call: C,
+    ) -> Result<(C::Output, Run), PluginFailure> {
         if !Engine::same(&plugin.0.engine, &self.engine) {
             return Err(PluginFailure::Host(
                 "the plugin was loaded by another runtime".into(),
@@ -530,26 +609,10 @@ impl Runtime {
         let t_instantiate = Instant::now();
         let result = match instance {
             Err(err) => Err(classify(&err, &store, Phase::Instantiate)),
-            Ok(instance) => {
-                let event = convert::event(event);
-                match instance
-                    .callflow_plugin_handler()
-                    .call_handle_event(&mut store, &event)
-                    .await
-                {
-                    Err(err) => Err(classify(&err, &store, Phase::Call)),
-                    Ok(Err(err)) => Err(plugin_error(err)),
-                    Ok(Ok(flow)) => {
-                        let flow = flow.map(convert::callflow);
-                        match flow.as_ref().map(convert::rendered_len) {
-                            Some(bytes) if bytes > limits.output_bytes => {
-                                Err(PluginFailure::OutputTooLarge { bytes })
-                            }
-                            _ => Ok(flow),
-                        }
-                    }
-                }
-            }
+            Ok(instance) => match call.call(&instance, &mut store, &limits).await {
+                Err(err) => Err(classify(&err, &store, Phase::Call)),
+                Ok(answer) => answer,
+            },
         };
         let t_call = Instant::now();
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
@@ -567,18 +630,20 @@ impl Runtime {
         drop(store);
         let end = Instant::now();
 
-        let callflow = result?;
-        Ok(Outcome {
-            callflow,
-            fuel_used,
-            elapsed: end - start,
-            stages: Stages {
-                store_new: t_store - start,
-                instantiate: t_instantiate - t_store,
-                call: t_call - t_instantiate,
-                drop: end - t_call,
+        let output = result?;
+        Ok((
+            output,
+            Run {
+                fuel_used,
+                elapsed: end - start,
+                stages: Stages {
+                    store_new: t_store - start,
+                    instantiate: t_instantiate - t_store,
+                    call: t_call - t_instantiate,
+                    drop: end - t_call,
+                },
             },
-        })
+        ))
     }
 
     /// Traps with `Interrupt` once `timeout` has passed, yielding to the executor every
@@ -606,6 +671,90 @@ impl Runtime {
                 Box::pin(tokio::task::yield_now()),
             ))
         });
+    }
+}
+
+/// What one invocation cost.
+struct Run {
+    fuel_used: u64,
+    elapsed: Duration,
+    stages: Stages,
+}
+
+/// One call of an export on a fresh instance: the part of an invocation that differs
+/// between a webhook event and an API request. [`Runtime::run`] does the rest.
+trait Call {
+    /// What the export's answer becomes.
+    type Output;
+
+    /// Calls the export. `Err` is a wasmtime error (a trap, fuel, the deadline), which
+    /// `run` classifies; `Ok(Err)` is a failure the answer itself shows (the plugin's own
+    /// error, an answer over the output limit).
+    async fn call(
+        self,
+        instance: &bindings::Plugin,
+        store: &mut Store<State>,
+        limits: &Limits,
+    ) -> wasmtime::Result<Result<Self::Output, PluginFailure>>;
+}
+
+/// `handle-event`.
+struct EventCall<'e>(&'e callflow_wire::Event);
+
+impl Call for EventCall<'_> {
+    type Output = Option<callflow_wire::Callflow>;
+
+    async fn call(
+        self,
+        instance: &bindings::Plugin,
+        store: &mut Store<State>,
+        limits: &Limits,
+    ) -> wasmtime::Result<Result<Self::Output, PluginFailure>> {
+        let event = convert::event(self.0);
+        let answer = instance
+            .callflow_plugin_handler()
+            .call_handle_event(&mut *store, &event)
+            .await?;
+        Ok(match answer {
+            Err(err) => Err(plugin_error(err)),
+            Ok(flow) => {
+                let flow = flow.map(convert::callflow);
+                match flow.as_ref().map(convert::rendered_len) {
+                    Some(bytes) if bytes > limits.output_bytes => {
+                        Err(PluginFailure::OutputTooLarge { bytes })
+                    }
+                    _ => Ok(flow),
+                }
+            }
+        })
+    }
+}
+
+/// `handle-request`.
+struct ApiCall(ApiRequest);
+
+impl Call for ApiCall {
+    type Output = ApiResponse;
+
+    async fn call(
+        self,
+        instance: &bindings::Plugin,
+        store: &mut Store<State>,
+        limits: &Limits,
+    ) -> wasmtime::Result<Result<Self::Output, PluginFailure>> {
+        let request = convert::api_request(self.0);
+        let response = instance
+            .callflow_plugin_api()
+            .call_handle_request(&mut *store, &request)
+            .await?;
+        let response = convert::api_response(response);
+        Ok(if response.body.len() > limits.output_bytes {
+            Err(PluginFailure::OutputTooLarge {
+                bytes: response.body.len(),
+            })
+        } else {
+            Ok(response)
+        })
     }
 }
 

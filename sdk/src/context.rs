@@ -7,7 +7,7 @@
 //! point of this module: it must not know which one it talks to.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::PluginError;
 
@@ -89,6 +89,14 @@ pub trait Host {
         new: Option<&[u8]>,
         ttl_ms: Option<u64>,
     ) -> Result<bool, KvError>;
+    /// The wall clock, in milliseconds since the Unix epoch. The default reads the system
+    /// clock: in a component that is the host's, through WASI's wall clock, the same clock
+    /// the host's store expires values by.
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 /// Everything a plugin can ask of its host while it handles one event.
@@ -127,6 +135,14 @@ impl<'a> Context<'a> {
     /// The tenant's key-value store.
     pub fn kv(&self) -> Kv<'a> {
         Kv { host: self.host }
+    }
+
+    /// The wall clock, in milliseconds since the Unix epoch: the host's clock in a
+    /// component, the harness's own (movable) clock under
+    /// [`testing::Harness`](crate::testing::Harness). Use it rather than
+    /// `SystemTime::now()` so that time-dependent logic is testable.
+    pub fn now_ms(&self) -> u64 {
+        self.host.now_ms()
     }
 
     /// Writes one line to the host's log, tagged by the host with tenant, session and

@@ -12,7 +12,7 @@
 use callflow_wire as wire;
 
 use crate::context::{Context, Host, KvError, Level};
-use crate::{Plugin, PluginError};
+use crate::{Plugin, PluginError, api};
 
 #[allow(
     unsafe_code,
@@ -34,6 +34,7 @@ pub mod bindings {
 }
 
 use bindings::callflow::plugin::{config, kv, log, types as wit};
+use bindings::exports::callflow::plugin::api as wit_api;
 
 /// The host's WIT imports, as a [`Host`].
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +103,49 @@ pub(crate) fn dispatch<P: Plugin>(
         Ok(flow) => Ok(flow.map(callflow_to_wit)),
         Err(err) => Err(plugin_error_to_wit(err)),
     }
+}
+
+/// Every [`Plugin`] is a component's `api` too: its [`Plugin::api`], or the default 404.
+impl<P: Plugin> bindings::exports::callflow::plugin::api::Guest for P {
+    fn handle_request(request: wit_api::ApiRequest) -> wit_api::ApiResponse {
+        dispatch_api::<P>(request, &Context::new(&ComponentHost))
+    }
+}
+
+/// One API request through a plugin, in WIT types on both sides (see [`dispatch`]).
+pub(crate) fn dispatch_api<P: Plugin>(
+    request: wit_api::ApiRequest,
+    ctx: &Context<'_>,
+) -> wit_api::ApiResponse {
+    api_response_to_wit(P::api(api_request_from_wit(request), ctx))
+}
+
+pub(crate) fn api_request_from_wit(r: wit_api::ApiRequest) -> api::Request {
+    api::Request::from_parts(r.method, r.path, r.query, r.headers, r.body)
+}
+
+pub(crate) fn api_request_to_wit(r: api::Request) -> wit_api::ApiRequest {
+    let (method, path, query, headers, body) = r.into_parts();
+    wit_api::ApiRequest {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    }
+}
+
+pub(crate) fn api_response_to_wit(r: api::Response) -> wit_api::ApiResponse {
+    let (status, headers, body) = r.into_parts();
+    wit_api::ApiResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub(crate) fn api_response_from_wit(r: wit_api::ApiResponse) -> api::Response {
+    api::Response::from_parts(r.status, r.headers, r.body)
 }
 
 // ---- WIT → wire: what a component receives ---------------------------------------------

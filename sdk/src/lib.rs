@@ -50,9 +50,12 @@
 //! - [`Event`], [`Callflow`] and the action builders ([`Say`], [`SayAndCapture`],
 //!   [`MakeCall`], [`PlayFile`]): `callflow_wire`'s types, re-exported, so the plugin,
 //!   the host and the harness share one definition of 8x8's wire format.
+//! - [`api`]: serving an HTTP-like API from the plugin ([`Plugin::api`]): requests,
+//!   responses, JSON helpers and a small router.
 //! - [`testing`]: the native harness with an in-memory host and event builders.
 #![deny(missing_docs)]
 
+pub mod api;
 mod context;
 mod guest;
 pub mod testing;
@@ -78,6 +81,14 @@ pub use context::{Context, Host, Kv, KvError, Level};
 pub trait Plugin {
     /// Handles one webhook.
     fn handle(event: Event, ctx: &Context<'_>) -> Result<Option<Callflow>, PluginError>;
+
+    /// Serves one request to the tenant's API (`/v1/tenants/{tenant}/api/{path}`); see
+    /// [`api`]. The default serves no API: every request gets a 404 `not_found` JSON
+    /// error.
+    fn api(request: api::Request, ctx: &Context<'_>) -> api::Response {
+        let _ = (request, ctx);
+        api::Response::not_found()
+    }
 }
 
 /// A failure the plugin reports itself; the caller gets the tenant's fallback callflow.
@@ -111,7 +122,7 @@ impl From<KvError> for PluginError {
     }
 }
 
-/// Makes a [`Plugin`] the component's `handler` export: call it once, at the root of the
+/// Makes a [`Plugin`] the component's `handler` and `api` exports: call it once, at the root of the
 /// plugin's crate, with the plugin's type name.
 ///
 /// On `wasm32` targets it expands to the component glue wit-bindgen generates for the

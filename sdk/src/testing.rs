@@ -31,8 +31,12 @@ use std::time::Duration;
 
 use callflow_wire::{CallDirection, CallStatus, Callflow, Event, rules};
 
+use crate::api::{Request, Response};
 use crate::context::{Context, Host, KvError, Level};
 use crate::{Plugin, PluginError, guest};
+
+/// What [`Context::now_ms`] answers under a fresh harness: 2026-01-01T00:00:00Z.
+pub const EPOCH_MS: u64 = 1_767_225_600_000;
 
 /// Longest key the store takes, in bytes (the host's limit).
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -65,7 +69,8 @@ struct Entry {
 ///   an expired value counts as absent everywhere, including `delete`'s answer and
 ///   compare-and-swap's `expected`.
 /// - The clock starts at 0 and moves only with [`advance`](Harness::advance), so TTL
-///   tests need no sleeping.
+///   tests need no sleeping. [`Context::now_ms`] reads it as [`EPOCH_MS`] plus the time
+///   advanced.
 /// - Log lines are kept in memory (see [`logs`](Harness::logs)), not printed, so that
 ///   a harness in a benchmark loop stays quiet; a failing check prints them.
 #[derive(Debug, Default)]
@@ -114,6 +119,16 @@ impl Harness {
             );
         }
         Ok(answer)
+    }
+
+    /// Runs one API request through plugin `P`'s [`Plugin::api`], as the host would: the
+    /// request and the response cross the same WIT conversions as in a component.
+    pub fn api<P: Plugin>(&self, request: Request) -> Response {
+        let ctx = self.context();
+        guest::api_response_from_wit(guest::dispatch_api::<P>(
+            guest::api_request_to_wit(request),
+            &ctx,
+        ))
     }
 
     /// A [`Context`] on this harness's host: seed or inspect the store and configuration
@@ -230,6 +245,10 @@ impl Host for Harness {
             }
         }
         Ok(true)
+    }
+
+    fn now_ms(&self) -> u64 {
+        EPOCH_MS.saturating_add(self.now_ms.get())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The one place the `plugin` world's host bindings are generated.
 //!
 //! Our own imports (`log`, `config`, `kv`) are synchronous host functions; the
-//! `handler` export is called asynchronously so that WASI's async host functions and
+//! `handler` and `api` exports are called asynchronously so that WASI's async host functions and
 //! epoch yields work inside a tokio worker.
 
 wasmtime::component::bindgen!({

@@ -1,4 +1,5 @@
-//! Conversions between the 8x8 wire types ([`callflow_wire`]) and the generated WIT types.
+//! Conversions between the 8x8 wire types ([`callflow_wire`]) and the generated WIT types,
+//! and between the host's API request/response and theirs.
 //!
 //! Events go in as WIT values, callflows come out as wire values. Field for field; no
 //! validation here (the host checks callflows against 8x8's rules after the plugin ran).
@@ -6,6 +7,7 @@
 use callflow_wire as wire;
 
 use super::bindings::callflow::plugin::types as wit;
+use super::bindings::exports::callflow::plugin::api as wit_api;
 
 /// The WIT value of an event.
 pub(crate) fn event(e: &wire::Event) -> wit::Event {
@@ -173,6 +175,26 @@ fn action(a: wit::Action) -> wire::Action {
             repetition: p.repetition,
         }),
         wit::Action::Hangup => wire::Action::Hangup,
+    }
+}
+
+/// The WIT value of an API request.
+pub(crate) fn api_request(r: super::ApiRequest) -> wit_api::ApiRequest {
+    wit_api::ApiRequest {
+        method: r.method,
+        path: r.path,
+        query: r.query,
+        headers: r.headers,
+        body: r.body,
+    }
+}
+
+/// The host's value of a plugin's API response.
+pub(crate) fn api_response(r: wit_api::ApiResponse) -> super::ApiResponse {
+    super::ApiResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
     }
 }
 

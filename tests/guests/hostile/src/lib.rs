@@ -18,6 +18,8 @@
 //! | `chatty` | logs and prints far beyond the host's caps, then acts as `echo` | (a callflow) |
 //! | `fresh` | counts its own calls in a static and says the count | `count 1`, always |
 //! | `echo` | says the event kind and digits, then hangs up | (a callflow) |
+//!
+//! Its `api` export (see `handle_request`) misbehaves by the same modes.
 
 #[allow(unsafe_code, reason = "the canonical ABI glue wit-bindgen generates")]
 mod bindings {
@@ -32,6 +34,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use bindings::callflow::plugin::types::{Action, Callflow, Event, PluginError, Say, SayAndCapture};
 use bindings::callflow::plugin::{config, kv, log};
+use bindings::exports::callflow::plugin::api::{ApiRequest, ApiResponse};
 
 struct Hostile;
 
@@ -130,6 +133,75 @@ impl bindings::exports::callflow::plugin::handler::Guest for Hostile {
             }
             "echo" => echo(&event),
             other => Err(PluginError::BadEvent(format!("unknown mode {other:?}"))),
+        }
+    }
+}
+
+/// The API export: the same `mode` picks the misbehaviour (`loop`, `spin`, `grow`,
+/// `recurse`, `panic`); `slow` spins for `delay_ms` of wall clock then answers; every
+/// other mode echoes the request as JSON with some headers the host must strip
+/// (`set-cookie`, `connection`, a forged `content-length`) and one it must keep
+/// (`x-hostile`). A status asked for with `?status=N` is answered verbatim.
+impl bindings::exports::callflow::plugin::api::Guest for Hostile {
+    fn handle_request(request: ApiRequest) -> ApiResponse {
+        let mode = config::get("mode").unwrap_or_default();
+        match mode.as_str() {
+            "loop" | "spin" => spin(),
+            "grow" => grow(),
+            "recurse" => {
+                let depth = recurse(0);
+                return ApiResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: depth.to_string().into_bytes(),
+                };
+            }
+            "panic" => panic!("hostile plugin panicking on purpose"),
+            "slow" => {
+                let ms: u64 = config::get("delay_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(100);
+                let start = std::time::Instant::now();
+                while start.elapsed().as_millis() < u128::from(ms) {
+                    black_box(());
+                }
+            }
+            _ => {}
+        }
+        let status = request
+            .query
+            .as_deref()
+            .and_then(|q| q.strip_prefix("status="))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200);
+        let headers: Vec<String> = request
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k:?}:{v:?}"))
+            .collect();
+        let body = format!(
+            "{{\"mode\":{mode:?},\"method\":{:?},\"path\":{:?},\"query\":{:?},\"headers\":[{}],\"body_len\":{}}}",
+            request.method,
+            request.path,
+            request.query.unwrap_or_default(),
+            headers
+                .iter()
+                .map(|h| format!("{{{h}}}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            request.body.len()
+        );
+        ApiResponse {
+            status,
+            headers: vec![
+                ("x-hostile".into(), mode),
+                ("set-cookie".into(), "session=stolen".into()),
+                ("connection".into(), "close".into()),
+                ("content-length".into(), "999999".into()),
+                ("bad header".into(), "x".into()),
+                ("x-newline".into(), "a\r\nx-injected: 1".into()),
+            ],
+            body: body.into_bytes(),
         }
     }
 }
