@@ -415,7 +415,8 @@ fn a_corrupt_cache_file_is_recompiled_not_trusted() {
 
 /// Per-event cost of the echo guest (fresh store + instantiate + call + drop) under a
 /// few pool settings. Not a pass/fail test: run it when tuning the pool, in release, with
-/// `cargo test -p callflow-tests --release --test runtime -- --ignored --nocapture`.
+/// `cargo test -p callflow-tests --release --test runtime -- --ignored --nocapture`
+/// (`COST_EVENTS` sets the sample count, `COST_VARIANT` picks variants by name).
 #[test]
 #[ignore = "a measurement; prints a table"]
 fn fresh_instance_cost() {
@@ -475,7 +476,11 @@ fn fresh_instance_cost() {
         .expect("tokio");
     println!("\n| pool | p50 total µs | p99 | store_new | instantiate | call | drop |");
     println!("|---|---|---|---|---|---|---|");
+    let only = std::env::var("COST_VARIANT").ok();
     for (name, pool) in variants {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(cache.clone()),
             max_instances: 64,
