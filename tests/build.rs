@@ -23,6 +23,11 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "The restaurant IVR plugin (`plugins/ivr`), built with the SDK.",
     ),
     (
+        "number-masking",
+        "NUMBER_MASKING_WASM",
+        "The number masking plugin (`plugins/number-masking`), built with the SDK.",
+    ),
+    (
         "hostile",
         "HOSTILE_WASM",
         "The misbehaving plugin (`tests/guests/hostile`); its tenant config `mode` picks what it does.",
@@ -125,6 +130,7 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
         "plugins/ivr/Cargo.toml",
+        "plugins/number-masking/Cargo.toml",
         "sdk/Cargo.toml",
         "sdk/wire/Cargo.toml",
         "tests/guests/hostile/Cargo.toml",

@@ -1,8 +1,8 @@
 //! Support for callflow-host's tests and benchmarks.
 //!
 //! - [`artifacts`]: the guest plugins, built from source by `build.rs` for
-//!   `wasm32-wasip2` (the IVR from `plugins/ivr`, the misbehaving plugin from
-//!   `tests/guests/hostile`).
+//!   `wasm32-wasip2` (the IVR from `plugins/ivr`, number masking from
+//!   `plugins/number-masking`, the misbehaving plugin from `tests/guests/hostile`).
 //! - [`native_ivr`]: the IVR's decision made natively, the baseline the component is
 //!   measured against.
 //!
