@@ -38,6 +38,12 @@ impl Host {
             .join("e2e")
             .join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        Self::start_in(dir, host_toml, tenants)
+    }
+
+    /// Serves the tenants already in `dir` (as a restarted host would), after adding
+    /// `tenants`.
+    pub fn start_in(dir: PathBuf, host_toml: &str, tenants: &[TenantSpec<'_>]) -> Host {
         let tenants_dir = dir.join("tenants");
         for spec in tenants {
             let t = tenants_dir.join(spec.id);
@@ -52,7 +58,7 @@ impl Host {
         let (tx, rx) = std::sync::mpsc::channel();
         let data = dir.clone();
         std::thread::Builder::new()
-            .name(format!("host-{name}"))
+            .name("test-host".into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
@@ -60,8 +66,11 @@ impl Host {
                     .build()
                     .expect("runtime");
                 rt.block_on(async move {
+                    // Each start opens its own database file: the first host of a restart
+                    // test still holds its file (redb locks it).
+                    let kv_file = format!("kv-{}.redb", event_id("start"));
                     let kv: Arc<dyn KvStore> =
-                        Arc::new(RedbStore::open(&data.join("kv.redb")).expect("store"));
+                        Arc::new(RedbStore::open(&data.join(kv_file)).expect("store"));
                     let runtime = Arc::new(
                         Runtime::new(RuntimeConfig {
                             // Shared by every test host: a component compiles once per run.
