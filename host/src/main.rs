@@ -38,8 +38,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Build the example plugins and serve them: the IVR as tenant `ivr-demo`.
+    /// Build the example plugins and serve them on loopback: the IVR as tenant `ivr-demo`,
+    /// number masking as `masking-demo` (its API key is `--demo-api-key`).
     Demo {
+        /// The API key of `masking-demo`'s bookings API (`Authorization: Bearer <key>`).
+        #[arg(long, default_value = "demo-key", env = "CALLFLOW_DEMO_API_KEY")]
+        demo_api_key: String,
         #[command(flatten)]
         common: Common,
     },
@@ -78,9 +82,9 @@ struct Common {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let common = match &cli.command {
-        Command::Serve { common, .. } | Command::Demo { common } | Command::Dev { common, .. } => {
-            common
-        }
+        Command::Serve { common, .. }
+        | Command::Demo { common, .. }
+        | Command::Dev { common, .. } => common,
     };
     init_logging(common.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -100,8 +104,18 @@ fn main() -> anyhow::Result<()> {
                 };
                 serve(&tenants, host, &common).await
             }
-            Command::Demo { common } => {
-                let tenants = demo::prepare(&common.data)?;
+            Command::Demo {
+                demo_api_key,
+                common,
+            } => {
+                // The demo's tenants take any sub-account and a well-known API key.
+                if !common.listen.ip().is_loopback() {
+                    bail!(
+                        "the demo listens on loopback only (127.0.0.1 or [::1]), not {}: its tenants accept any sub-account and a well-known API key; use `serve` for anything reachable",
+                        common.listen
+                    );
+                }
+                let tenants = demo::prepare(&common.data, &demo_api_key)?;
                 serve(&tenants, HostConfig::default(), &common).await
             }
             Command::Dev {
@@ -142,9 +156,11 @@ fn init_logging(json: bool) {
 async fn serve(tenants_dir: &Path, host: HostConfig, common: &Common) -> anyhow::Result<()> {
     std::fs::create_dir_all(&common.data)
         .with_context(|| format!("creating the data directory {}", common.data.display()))?;
-    let kv: Arc<dyn KvStore> = Arc::new(
+    let store = Arc::new(
         RedbStore::open(&common.data.join("kv.redb")).context("opening the key-value store")?,
     );
+    tokio::spawn(purge_expired(Arc::clone(&store)));
+    let kv: Arc<dyn KvStore> = store;
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig {
             cache_dir: Some(common.data.join("compiled")),
@@ -198,6 +214,21 @@ async fn serve(tenants_dir: &Path, host: HostConfig, common: &Common) -> anyhow:
     Ok(())
 }
 
+/// Expired values read as absent at once; this reclaims their space, hourly.
+async fn purge_expired(store: Arc<RedbStore>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let store = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || store.purge_expired()).await {
+            Ok(Ok(n)) if n > 0 => info!(purged = n, "expired key-value entries removed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(cause = %e, "purging expired key-value entries failed"),
+            Err(e) => warn!(cause = %e, "the purge task failed"),
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
@@ -236,11 +267,15 @@ mod demo {
     use callflow_host::plugin_build;
     use callflow_host::repo::write_atomic;
 
+    /// Stands for the sha256 of the demo's API key in a tenant.toml below.
+    const API_KEY_SHA256: &str = "@API_KEY_SHA256@";
+
     /// The example plugins: crate name, tenant id, tenant.toml.
-    const EXAMPLES: &[(&str, &str, &str)] = &[(
-        "ivr",
-        "ivr-demo",
-        r#"# ABC Restaurant's IVR from 8x8's advanced IVR guide. Demo: no webhook auth, any sub-account.
+    const EXAMPLES: &[(&str, &str, &str)] = &[
+        (
+            "ivr",
+            "ivr-demo",
+            r#"# ABC Restaurant's IVR from 8x8's advanced IVR guide. Demo: no webhook auth, any sub-account.
 sub_accounts = ["*"]
 
 [config]
@@ -249,11 +284,31 @@ virtual_number = "+6512345678"
 # Who "press 1 to connect now" reaches.
 representative_number = "+6587654321"
 "#,
-    )];
+        ),
+        (
+            "number-masking",
+            "masking-demo",
+            r#"# 8x8 Number Masking: bookings over /v1/tenants/masking-demo/api, calls over webhooks.
+# Demo: no webhook auth, any sub-account, the API key given to `demo` (default `demo-key`).
+sub_accounts = ["*"]
+api_keys_sha256 = ["@API_KEY_SHA256@"]
+
+[limits]
+# A creation reads every number's slot: room for a busy pool.
+fuel = 100000000
+timeout_ms = 1000
+
+[config]
+# The virtual numbers, with 8x8's reference ids. +6568332048 is the one 8x8's samples dial.
+pool = "+6568332048=PSTN1, +6568332049=PSTN2, +6568332050=PSTN3, +6568332051=PSTN4, +6568332052=PSTN5"
+stranger_text = "Sorry, this number is not assigned to you right now. Please check your booking. Goodbye."
+"#,
+        ),
+    ];
 
     /// Builds the example plugins (cargo does nothing when they are fresh) and writes the
     /// demo tenants directory; returns its path.
-    pub fn prepare(data: &Path) -> anyhow::Result<PathBuf> {
+    pub fn prepare(data: &Path, api_key: &str) -> anyhow::Result<PathBuf> {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .context("locating the workspace")?;
@@ -267,9 +322,14 @@ representative_number = "+6587654321"
                 std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
             write_atomic(&dir.join("plugin.wasm"), &bytes)
                 .with_context(|| format!("writing {}", dir.display()))?;
+            let digest = callflow_host::repo::digest(api_key.as_bytes());
+            let toml = toml.replace(API_KEY_SHA256, &digest);
             write_atomic(&dir.join("tenant.toml"), toml.as_bytes())
                 .with_context(|| format!("writing {}", dir.display()))?;
         }
+        tracing::info!(
+            "number masking: POST /v1/tenants/masking-demo/api/bookings with `Authorization: Bearer <--demo-api-key>`"
+        );
         Ok(tenants)
     }
 }

@@ -5,6 +5,8 @@ mod support;
 
 /// The operator's admin API: tenants, versions, rollback, status, dry runs, tokens.
 mod admin;
+/// A plugin's own API (`/v1/tenants/{t}/api/...`): keys, limits, failures, headers.
+mod api;
 /// Webhook authentication: Authorization header, source IP, sub-account.
 mod auth;
 /// Malformed, incomplete, oversized or misaddressed requests: a specific 4xx each.
@@ -15,6 +17,8 @@ mod duplicates;
 mod hostile;
 /// Every path of the seed's restaurant IVR, case by case (`tests/cases/ivr`).
 mod ivr;
+/// Number masking: bookings over the API, calls over webhooks, the pool under races.
+mod masking;
 /// Hot reload through the tenants directory, under load.
 mod reload;
 /// Every webhook sample of the seed and of 8x8's docs (`tests/cases/webhooks`).

@@ -489,3 +489,92 @@ fn booking_ids_are_random_and_well_formed() {
     assert!(!bookings::valid_id("bk_AAAAAAAAAAAAAAAAAAAAAAAA"));
     assert!(!bookings::valid_id("bk_short"));
 }
+
+/// A host whose store loses the next compare-and-swap race: just before the swap, a
+/// "concurrent" writer runs `race` against the store.
+struct Racing<'h> {
+    store: &'h Harness,
+    race: std::cell::RefCell<Option<Box<dyn FnOnce(&Harness) + 'h>>>,
+}
+
+impl callflow_sdk::Host for Racing<'_> {
+    fn log(&self, level: Level, message: &str) {
+        self.store.log(level, message);
+    }
+    fn config(&self, key: &str) -> Option<String> {
+        callflow_sdk::Host::config(self.store, key)
+    }
+    fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.store.kv_get(key)
+    }
+    fn kv_set(&self, key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), KvError> {
+        self.store.kv_set(key, value, ttl_ms)
+    }
+    fn kv_delete(&self, key: &str) -> Result<bool, KvError> {
+        self.store.kv_delete(key)
+    }
+    fn kv_compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, KvError> {
+        if let Some(race) = self.race.borrow_mut().take() {
+            race(self.store);
+        }
+        self.store.kv_compare_and_swap(key, expected, new, ttl_ms)
+    }
+    fn now_ms(&self) -> u64 {
+        self.store.now_ms()
+    }
+}
+
+#[test]
+fn a_lost_race_is_checked_again_before_the_number_is_taken() {
+    let h = harness("+6568001001=vn-1,+6568001002=vn-2");
+    let racing = Racing {
+        store: &h,
+        // Between this creation's check and its swap, A gets the first number elsewhere.
+        race: std::cell::RefCell::new(Some(Box::new(|store: &Harness| {
+            assert_eq!(booked(store, A, C)["virtualNumber"], "+6568001001");
+        }))),
+    };
+    let ctx = Context::new(&racing);
+    let settings = settings::Settings::load(&ctx).expect("settings");
+    let now = ctx.now_ms();
+    let entry = store::SlotEntry {
+        id: bookings::new_id().expect("id"),
+        participants: [A.into(), B.into()],
+        expires_at: now + 60_000,
+    };
+    // The swap on the first number fails; re-read, A holds it now: the second it is.
+    assert_eq!(bookings::allocate(&ctx, &settings, &entry, now), Ok(1));
+    let (_, first) = store::read::<store::Slot>(&h.context().kv(), &store::slot_key("+6568001001"))
+        .expect("slot");
+    assert_eq!(first.bookings.len(), 1, "{first:?}");
+    assert_eq!(first.bookings[0].participants, [A.to_owned(), C.to_owned()]);
+}
+
+#[test]
+fn a_lost_race_that_fills_the_pool_is_exhaustion() {
+    let h = harness("+6568001001=vn-1");
+    let racing = Racing {
+        store: &h,
+        race: std::cell::RefCell::new(Some(Box::new(|store: &Harness| {
+            booked(store, B, D);
+        }))),
+    };
+    let ctx = Context::new(&racing);
+    let settings = settings::Settings::load(&ctx).expect("settings");
+    let now = ctx.now_ms();
+    let entry = store::SlotEntry {
+        id: bookings::new_id().expect("id"),
+        participants: [A.into(), B.into()],
+        expires_at: now + 60_000,
+    };
+    assert_eq!(
+        bookings::allocate(&ctx, &settings, &entry, now),
+        Err(bookings::AllocError::Exhausted { unhealthy: 0 })
+    );
+}
