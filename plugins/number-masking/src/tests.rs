@@ -490,11 +490,14 @@ fn booking_ids_are_random_and_well_formed() {
     assert!(!bookings::valid_id("bk_short"));
 }
 
+/// What a "concurrent" writer does to the store.
+type Race<'h> = Box<dyn FnOnce(&Harness) + 'h>;
+
 /// A host whose store loses the next compare-and-swap race: just before the swap, a
 /// "concurrent" writer runs `race` against the store.
 struct Racing<'h> {
     store: &'h Harness,
-    race: std::cell::RefCell<Option<Box<dyn FnOnce(&Harness) + 'h>>>,
+    race: std::cell::RefCell<Option<Race<'h>>>,
 }
 
 impl callflow_sdk::Host for Racing<'_> {
