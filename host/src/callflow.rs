@@ -29,6 +29,9 @@ pub enum Failure {
     /// The tenant already has as many events in flight as its limit allows.
     #[error("the tenant's concurrency limit of {0} events is reached")]
     Busy(u32),
+    /// The tenant burned more fuel per second than its share allows.
+    #[error("the tenant's fuel rate of {0} per second is used up")]
+    FuelRate(u64),
 }
 
 impl Failure {
@@ -40,6 +43,7 @@ impl Failure {
             Failure::NoCallflow => "no_callflow",
             Failure::NotLoaded(_) => "not_loaded",
             Failure::Busy(_) => "concurrency_limit",
+            Failure::FuelRate(_) => "fuel_rate_limit",
         }
     }
 }

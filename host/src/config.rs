@@ -69,6 +69,9 @@ pub struct RawLimits {
     pub log_lines: Option<u32>,
     /// Events of this tenant running at once.
     pub max_concurrency: Option<u32>,
+    /// Fuel this tenant may burn per second, over all its events (about 10 billion is
+    /// one core); beyond it calls get the fallback at once.
+    pub fuel_per_second: Option<u64>,
 }
 
 /// The host's own configuration file (`--config`): tenant defaults and operator maxima.
@@ -103,6 +106,9 @@ pub struct TenantLimits {
     pub sandbox: Limits,
     /// Events of this tenant running at once; beyond it calls get the fallback.
     pub max_concurrency: u32,
+    /// Fuel per second over all the tenant's events (a CPU share); beyond it calls get
+    /// the fallback.
+    pub fuel_per_second: u64,
 }
 
 impl Default for HostConfig {
@@ -110,6 +116,9 @@ impl Default for HostConfig {
         let defaults = TenantLimits {
             sandbox: Limits::default(),
             max_concurrency: 64,
+            // About a quarter of a core: 200,000 events a second of a typical IVR
+            // (~13k fuel), 250 a second of a plugin that burns its whole budget.
+            fuel_per_second: 2_500_000_000,
         };
         let maxima = TenantLimits {
             sandbox: Limits {
@@ -120,6 +129,7 @@ impl Default for HostConfig {
                 log_lines: 1000,
             },
             max_concurrency: 1024,
+            fuel_per_second: 20_000_000_000,
         };
         Self {
             defaults,
@@ -216,6 +226,11 @@ fn apply(
             maxima.map(|m| u64::from(m.max_concurrency)),
         )?)
         .unwrap_or(u32::MAX),
+        fuel_per_second: check(
+            "fuel_per_second",
+            raw.fuel_per_second.unwrap_or(base.fuel_per_second),
+            maxima.map(|m| m.fuel_per_second),
+        )?,
     })
 }
 

@@ -44,7 +44,7 @@ impl Outcome {
 }
 
 /// Every failure reason, as the metric label and log field spell it.
-pub const FAILURE_REASONS: [&str; 11] = [
+pub const FAILURE_REASONS: [&str; 12] = [
     "out_of_fuel",
     "deadline",
     "memory_limit",
@@ -56,6 +56,7 @@ pub const FAILURE_REASONS: [&str; 11] = [
     "no_callflow",
     "not_loaded",
     "concurrency_limit",
+    "fuel_rate_limit",
 ];
 
 const KINDS: usize = EventKind::ALL.len();

@@ -58,6 +58,15 @@ pub struct TenantState {
     pub pins: Pins,
     in_flight: AtomicU32,
     last_load: Mutex<LoadRecord>,
+    fuel: Mutex<FuelBucket>,
+}
+
+/// A token bucket of fuel: refills at the tenant's `fuel_per_second`, holds at most one
+/// second's worth, and may go negative by one event's overdraft.
+#[derive(Debug)]
+struct FuelBucket {
+    tokens: f64,
+    at: Instant,
 }
 
 /// The outcome of the tenant's most recent (re)load.
@@ -81,7 +90,35 @@ impl TenantState {
             pins: Pins::new(dedupe_capacity, PIN_TTL),
             in_flight: AtomicU32::new(0),
             last_load: Mutex::default(),
+            fuel: Mutex::new(FuelBucket {
+                tokens: f64::MAX,
+                at: Instant::now(),
+            }),
         }
+    }
+
+    /// True when the tenant may start another event within its fuel rate.
+    pub fn fuel_available(&self, per_second: u64) -> bool {
+        self.refill(per_second, 0) > 0.0
+    }
+
+    /// Charges `used` fuel to the tenant's rate.
+    pub fn charge_fuel(&self, per_second: u64, used: u64) {
+        self.refill(per_second, used);
+    }
+
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "fuel rates far below 2^52 per second"
+    )]
+    fn refill(&self, per_second: u64, used: u64) -> f64 {
+        let mut bucket = self.fuel.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let rate = per_second as f64;
+        let refilled = bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate;
+        bucket.tokens = refilled.min(rate) - used as f64;
+        bucket.at = now;
+        bucket.tokens
     }
 
     fn record_load(&self, error: Option<String>) {

@@ -17,7 +17,7 @@ use tracing::{Span, debug, warn};
 
 use crate::callflow::{Failure, answer};
 use crate::metrics::Outcome;
-use crate::runtime::{InvokeContext, Runtime};
+use crate::runtime::{InvokeContext, PluginFailure, Runtime};
 use crate::store::KvStore;
 use crate::tenant::Tenant;
 
@@ -131,6 +131,9 @@ async fn invoke(
     };
     Span::current().record("version", plugin.digest());
     let limits = tenant.config.limits;
+    if !tenant.state.fuel_available(limits.fuel_per_second) {
+        return Err(Failure::FuelRate(limits.fuel_per_second));
+    }
     let _slot = tenant
         .state
         .try_acquire(limits.max_concurrency)
@@ -148,10 +151,27 @@ async fn invoke(
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(failure) => {
+            // A failure reports no fuel figure: charge what it must have burned. Out of
+            // fuel is the whole budget; a deadline is the wall clock at about 10
+            // billion fuel a second (one core), within the budget.
+            let burned = match failure {
+                PluginFailure::OutOfFuel => limits.sandbox.fuel,
+                PluginFailure::Deadline => {
+                    let at_one_core = u64::try_from(limits.sandbox.timeout.as_micros())
+                        .unwrap_or(u64::MAX)
+                        .saturating_mul(10_000);
+                    at_one_core.min(limits.sandbox.fuel)
+                }
+                _ => 0,
+            };
+            tenant.state.charge_fuel(limits.fuel_per_second, burned);
             tenant.state.stats.invocation(0, std::time::Duration::ZERO);
             return Err(failure.into());
         }
     };
+    tenant
+        .state
+        .charge_fuel(limits.fuel_per_second, outcome.fuel_used);
     tenant
         .state
         .stats

@@ -187,3 +187,29 @@ async fn metrics_count_webhooks_and_failures_by_typed_reason() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_over_its_fuel_rate_gets_the_fallback_without_running() {
+    // `greedy` may burn 15M fuel a second and burns 10M per event.
+    let host = shared();
+    let tenant = host.registry.get("greedy").expect("tenant");
+    let ran_before = tenant.state.stats.invocations();
+    for _ in 0..4 {
+        let (status, body) = host
+            .post("greedy", &call_action(&event_id("greedy"), None, None))
+            .await;
+        assert_eq!((status, &body), (200, &default_fallback()));
+    }
+    assert!(
+        tenant.state.stats.failures("fuel_rate_limit") >= 1,
+        "the fuel rate never stopped it"
+    );
+    assert!(
+        tenant.state.stats.invocations() - ran_before < 4,
+        "every event ran the plugin"
+    );
+    let (_, calm) = host
+        .post("ivr", &call_action(&event_id("calm"), None, None))
+        .await;
+    assert_eq!(calm["clientActionId"], "main_menu");
+}

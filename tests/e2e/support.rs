@@ -245,6 +245,11 @@ pub fn shared() -> &'static Host {
                 wasm: Some(hostile),
             },
             TenantSpec {
+                id: "greedy",
+                toml: "sub_accounts = [\"*\"]\n[limits]\nfuel_per_second = 15000000\n[config]\nmode = \"loop\"\n".into(),
+                wasm: Some(hostile),
+            },
+            TenantSpec {
                 id: "counter-a",
                 toml: "sub_accounts = [\"*\"]\n[config]\nmode = \"kv\"\n".into(),
                 wasm: Some(hostile),
