@@ -10,13 +10,16 @@
 //! - [`rules`]: what 8x8 accepts, from `CALLFLOW-RULES.md`; nothing that breaks a rule
 //!   may reach the platform.
 //! - [`number`]: E.164 normalisation shared by all of the above.
+//! - [`platform`]: 8x8's side of a whole call (the webhooks it sends, what it does with
+//!   each callflow), as a state machine the simulator and the SDK's harness both drive.
 //!
-//! This crate does no I/O and holds no state.
+//! This crate does no I/O and holds no global state.
 #![deny(missing_docs)]
 
 pub mod callflow;
 pub mod event;
 pub mod number;
+pub mod platform;
 pub mod rules;
 
 pub use callflow::{Action, Callflow, MakeCall, PlayFile, Say, SayAndCapture};
