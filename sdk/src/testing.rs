@@ -24,6 +24,15 @@
 //! What the harness promises: the plugin sees what it would see in a component (the
 //! event crosses the same WIT conversions, the store keeps the host's rules), and a
 //! callflow that 8x8 would reject fails the test on the spot.
+//!
+//! Three ways to make events:
+//! - [`samples`]: the seed's and 8x8's webhooks, one call each
+//!   (`samples::call_received()`);
+//! - [`call_action`]: a call action with what the test is about set
+//!   (`call_action().client_action_id("menu").digits("1")`);
+//! - [`Harness::call`]: a whole call, 8x8's side played by the same walker as
+//!   `callflow-host simulate` (`harness.call::<MyPlugin>("1,1,2")`), with every callflow,
+//!   what the caller heard and how the call ended in the [`Transcript`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -34,6 +43,15 @@ use callflow_wire::{CallDirection, CallStatus, Callflow, Event, rules};
 use crate::api::{Request, Response};
 use crate::context::{Context, Host, KvError, Level};
 use crate::{Plugin, PluginError, guest};
+
+mod call;
+pub mod samples;
+
+/// What [`Harness::call`] takes and gives; the rest (the transcript's entries, the
+/// walker itself) is in [`callflow_wire::platform`].
+pub use callflow_wire::platform::{
+    CallSetup, Ending, Exchange, Failure, Press, Prompt, Script, Style, Transcript,
+};
 
 /// What [`Context::now_ms`] answers under a fresh harness: 2026-01-01T00:00:00Z.
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
@@ -79,6 +97,8 @@ pub struct Harness {
     kv: RefCell<BTreeMap<String, Entry>>,
     now_ms: Cell<u64>,
     logs: RefCell<Vec<LogLine>>,
+    /// What a failed call action gets in [`Harness::call`].
+    fallback: Option<Callflow>,
 }
 
 impl Harness {

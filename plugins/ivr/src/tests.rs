@@ -7,7 +7,7 @@
 //! is gone, so key order and number formatting count.
 
 use callflow_sdk::prelude::*;
-use callflow_sdk::testing::{Harness, call_action, event_from_json};
+use callflow_sdk::testing::{Ending, Harness, Transcript, call_action, event_from_json, samples};
 
 use super::*;
 
@@ -460,37 +460,22 @@ fn events_other_than_call_actions_get_no_callflow() {
 }
 
 // ---- Whole calls ----------------------------------------------------------------------------
+//
+// 8x8's side of each call is played by the SDK's walker, the same one `callflow-host
+// simulate` drives: the platform echoes each callflow's `clientActionId` with the digits
+// pressed, retries a silent capture `noOfTries` times, reports the bridged leg, and sends
+// the call's final status and summary through the plugin too.
 
-/// Plays a caller through the IVR: each step answers the previous callflow's
-/// `clientActionId` with the given digits, as 8x8 would. Returns every callflow.
-fn walk(h: &Harness, presses: &[&str]) -> Vec<Callflow> {
-    let mut flows = vec![
-        h.handle::<Ivr>(call_action())
-            .expect("ok")
-            .expect("callflow"),
-    ];
-    for digits in presses {
-        let id = flows
-            .last()
-            .and_then(|f| f.client_action_id.clone())
-            .expect("the previous callflow captures digits");
-        let flow = h
-            .handle::<Ivr>(call_action().client_action_id(id).digits(*digits))
-            .expect("ok")
-            .expect("callflow");
-        flows.push(flow);
-    }
-    flows
+/// Every callflow the IVR answered the call's call actions with, as 8x8 JSON.
+fn callflows(call: &Transcript) -> Vec<String> {
+    call.callflows().iter().map(|f| f.to_json()).collect()
 }
 
 #[test]
 fn a_caller_books_a_table_for_tomorrow() {
-    let flows: Vec<String> = walk(&harness(), &["1", "1", "2"])
-        .iter()
-        .map(Callflow::to_json)
-        .collect();
+    let call = harness().call::<Ivr>("1,1,2");
     assert_eq!(
-        flows,
+        callflows(&call),
         [
             compact(MAIN_MENU_JSON),
             compact(RESERVATIONS_JSON),
@@ -500,12 +485,15 @@ fn a_caller_books_a_table_for_tomorrow() {
             )),
         ]
     );
+    assert_eq!(call.ending, Some(Ending::Hangup));
+    assert!(call.failures().is_empty(), "{:?}", call.failures());
 }
 
 #[test]
 fn a_caller_goes_back_twice_then_hears_the_hours() {
-    let flows = walk(&harness(), &["1", "3", "2", "2", "3"]);
-    let ids: Vec<_> = flows
+    let call = harness().call::<Ivr>("1,3,2,2,3");
+    let ids: Vec<_> = call
+        .callflows()
         .iter()
         .map(|f| f.client_action_id.as_deref())
         .collect();
@@ -520,20 +508,65 @@ fn a_caller_goes_back_twice_then_hears_the_hours() {
             None,
         ]
     );
-    let last = flows.last().expect("flows").to_json();
-    assert_eq!(last, compact(&say_and_hang_up_json(text::HOURS)));
+    assert_eq!(call.heard().last().map(String::as_str), Some(text::HOURS));
 }
 
 #[test]
 fn a_caller_reaches_the_representative_and_is_hung_up_after() {
-    let h = harness();
-    let flows = walk(&h, &["2", "1"]);
-    assert_eq!(flows[2].to_json(), compact(CONNECT_NOW_JSON));
-    let after = h
-        .handle::<Ivr>(call_action().client_action_id(POST_CALL))
+    let call = harness().call::<Ivr>("2,1");
+    let flows = callflows(&call);
+    assert_eq!(flows[2], compact(CONNECT_NOW_JSON));
+    assert_eq!(call.dialled(), ["+6587654321"]);
+    // When the representative hangs up, 8x8 sends ACTION_COMPLETED for `post_call`.
+    assert_eq!(flows[3], r#"{"callflow":[{"action":"hangup"}]}"#);
+    assert_eq!(call.ending, Some(Ending::Hangup));
+}
+
+#[test]
+fn a_silent_caller_hears_the_menu_twice_then_the_apology() {
+    let call = harness().call::<Ivr>("-");
+    assert_eq!(
+        call.heard(),
+        [text::MAIN_MENU, text::MAIN_MENU, text::INVALID]
+    );
+    assert_eq!(call.ending, Some(Ending::Hangup));
+}
+
+#[test]
+fn a_caller_who_presses_at_the_second_try_gets_through() {
+    let call = harness().call::<Ivr>("-/1,2");
+    assert_eq!(
+        call.heard(),
+        [
+            text::MAIN_MENU,
+            text::MAIN_MENU,
+            text::RESERVATIONS,
+            text::RESCHEDULE_TABLE
+        ]
+    );
+}
+
+#[test]
+fn connecting_without_the_numbers_configured_gets_the_tenants_fallback() {
+    let call = Harness::new().call::<Ivr>("2,1");
+    assert_eq!(call.fallbacks(), 1);
+    let (webhook, failure) = call.failures()[0];
+    assert_eq!(webhook.summary, "connect_call, dtmf 1");
+    assert_eq!(failure.reason, "plugin_error");
+    assert!(failure.message.contains("`virtual_number`"), "{failure:?}");
+}
+
+#[test]
+fn every_sample_webhook_of_the_seed_and_8x8_is_handled() {
+    for (name, json) in samples::ALL {
+        let answer = harness().handle::<Ivr>(event_from_json(json));
+        assert!(answer.is_ok(), "{name}: {answer:?}");
+    }
+    let flow = harness()
+        .handle::<Ivr>(samples::call_received())
         .expect("ok")
         .expect("callflow");
-    assert_eq!(after.actions, [Action::Hangup]);
+    assert_eq!(flow.to_json(), compact(MAIN_MENU_JSON));
 }
 
 #[test]
