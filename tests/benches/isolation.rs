@@ -3,8 +3,9 @@
 //! Prints latency (p50/p99) and throughput of each. Run with
 //! `cargo bench -p callflow-tests --bench isolation`.
 //!
-//! The noisy tenant's cap on concurrent invocations (`max_concurrency`) is what keeps it
-//! from holding every worker: beyond it, its calls get the fallback at once.
+//! The noisy tenant's caps are what keep it from holding every core: at most one event
+//! at a time (`max_concurrency`) and its fuel rate (`fuel_per_second`, default about a
+//! quarter of a core); beyond them its calls get the fallback at once.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,7 +22,7 @@ use callflow_tests::load::{self, Report, Target};
 
 const BODY: &str = r#"{"namespace":"VOICE","eventType":"CALL_ACTION","payload":{"eventId":"EVENT","callId":"c","sessionId":"SESSION","subAccountId":"8x8_test","callStatus":"CALL_RECEIVED","callDirection":"INBOUND","callType":"PSTN","source":"+6591178965","destination":"+6568332048","callDuration":0,"sipCode":200,"timestamp":"2026-01-06T10:17:19.375Z"}}"#;
 
-fn target(addr: SocketAddr, tenant: &str) -> Target {
+fn target(addr: SocketAddr, tenant: &str, pace: Option<Duration>) -> Target {
     let tag = tenant.to_owned();
     Target {
         addr,
@@ -30,6 +31,7 @@ fn target(addr: SocketAddr, tenant: &str) -> Target {
             BODY.replace("EVENT", &format!("{tag}-{c}-{n}"))
                 .replace("SESSION", &format!("{tag}-s-{c}-{n}"))
         }),
+        pace,
     }
 }
 
@@ -95,8 +97,10 @@ fn main() {
         addr
     });
     let duration = Duration::from_secs(seconds);
-    let calm = target(addr, "calm");
-    let noisy = target(addr, "noisy");
+    // The calm tenant's callers arrive at a steady 2,000 calls a second (4 connections,
+    // one request each per 2 ms); the noisy tenant floods as fast as the host answers.
+    let calm = target(addr, "calm", Some(Duration::from_millis(2)));
+    let noisy = target(addr, "noisy", None);
     // Warm up (compiles nothing: both plugins are loaded; fills the pool's slots).
     load::run(
         &[(calm.clone(), 4), (noisy.clone(), 4)],

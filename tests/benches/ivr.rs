@@ -79,7 +79,7 @@ fn main() {
         .build()
         .expect("rt");
     let mut totals = Vec::with_capacity(events);
-    let mut stages: Vec<Vec<Duration>> = vec![Vec::with_capacity(events); 4];
+    let mut stages: Vec<Vec<Duration>> = (0..4).map(|_| Vec::with_capacity(events)).collect();
     let mut fuel = 0;
     rt.block_on(async {
         for i in 0..events + 1000 {
@@ -269,6 +269,7 @@ fn http_rps(addr: SocketAddr, connections: usize, duration: Duration) -> f64 {
         addr,
         path: "/v1/tenants/ivr/webhooks/voice".into(),
         body: Arc::new(|c, n| BODY.replace("EVENT", &format!("bench-{c}-{n}"))),
+        pace: None,
     };
     load::run(&[(target, connections)], duration)[0].rps
 }

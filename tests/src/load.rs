@@ -20,6 +20,11 @@ pub struct Target {
     pub path: String,
     /// Builds the JSON body of request `n` on connection `c`.
     pub body: Arc<dyn Fn(usize, u64) -> String + Send + Sync>,
+    /// `None`: each connection sends its next request as soon as the last is answered
+    /// (closed loop, as much as the server takes). `Some(gap)`: each connection sends
+    /// one request per `gap` (a fixed offered rate, so latency shows interference
+    /// rather than queueing behind our own requests).
+    pub pace: Option<Duration>,
 }
 
 /// What a run measured for one target.
@@ -101,7 +106,12 @@ async fn connection(target: Target, c: usize, stop: Arc<AtomicBool>) -> Vec<Dura
     let mut buf = vec![0u8; 64 * 1024];
     let mut latencies = Vec::new();
     let mut n = 0u64;
+    let mut next = tokio::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if let Some(gap) = target.pace {
+            tokio::time::sleep_until(next).await;
+            next += gap;
+        }
         n += 1;
         let body = (target.body)(c, n);
         let request = format!(
