@@ -409,14 +409,25 @@ async fn uploads_survive_a_restart_and_interrupted_writes_are_ignored() {
     let host = start("admin-restart");
     use reqwest::Method;
     let hostile = std::fs::read(HOSTILE_WASM).expect("hostile");
-    let (status, v) = call(&host, Method::POST, "/v1/admin/tenants/globex/versions", Some(OPERATOR_TOKEN), hostile).await;
+    let (status, v) = call(
+        &host,
+        Method::POST,
+        "/v1/admin/tenants/globex/versions",
+        Some(OPERATOR_TOKEN),
+        hostile,
+    )
+    .await;
     assert_eq!(status, 201, "{v}");
     let dir = host.dir.clone();
     // What a host killed in the middle of the next upload leaves behind: a temporary
     // file that was never renamed into place (writes are write-fsync-rename).
     let tenant = dir.join("tenants/globex");
     std::fs::write(tenant.join(".active.999.tmp"), b"0123").expect("leftover");
-    std::fs::write(tenant.join("versions/.deadbeef.wasm.999.tmp"), b"\0asm half").expect("leftover");
+    std::fs::write(
+        tenant.join("versions/.deadbeef.wasm.999.tmp"),
+        b"\0asm half",
+    )
+    .expect("leftover");
 
     let restarted = Host::start_in(dir, "", &[]);
     let tenant = restarted.registry.get("globex").expect("tenant");
@@ -425,8 +436,17 @@ async fn uploads_survive_a_restart_and_interrupted_writes_are_ignored() {
         v["digest"].as_str().map(str::to_owned),
         "the restarted host does not serve the uploaded version"
     );
-    let (_, list) = call(&restarted, Method::GET, "/v1/admin/tenants/globex/versions", Some(OPERATOR_TOKEN), vec![]).await;
+    let (_, list) = call(
+        &restarted,
+        Method::GET,
+        "/v1/admin/tenants/globex/versions",
+        Some(OPERATOR_TOKEN),
+        vec![],
+    )
+    .await;
     assert_eq!(list["versions"].as_array().map(Vec::len), Some(1), "{list}");
-    let (status, _) = restarted.post("globex", &call_action(&event_id("restart"), None, None)).await;
+    let (status, _) = restarted
+        .post("globex", &call_action(&event_id("restart"), None, None))
+        .await;
     assert_eq!(status, 200);
 }
