@@ -36,6 +36,10 @@
 //! plugin versions named by digest, the active pointer, all written atomically);
 //! [`reload`] watches it and swaps changed tenants in; [`admin`] is the operator's API
 //! over the same path (upload, activate, roll back, status, dry run).
+//!
+//! For plugin authors: [`simulate`] plays 8x8's side of a whole call against a plugin,
+//! answering each webhook through [`webhook::process`] (hops 2 to 5 above, minus the
+//! duplicate cache) or a running host's URL; [`scaffold`] creates a plugin crate.
 
 pub mod admin;
 pub mod api;
@@ -47,6 +51,8 @@ pub mod plugin_build;
 pub mod reload;
 pub mod repo;
 pub mod runtime;
+pub mod scaffold;
+pub mod simulate;
 pub mod store;
 pub mod tenant;
 pub mod webhook;

@@ -58,6 +58,11 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Play 8x8's side of a call against a plugin (a component here, or a host's URL):
+    /// what the caller hears, what they press, each event's cost against the limits.
+    Simulate(callflow_host::simulate::Args),
+    /// Create a plugin crate that builds for wasm32-wasip2 and passes its own tests.
+    New(callflow_host::scaffold::Args),
 }
 
 #[derive(Args)]
@@ -85,6 +90,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { common, .. }
         | Command::Demo { common, .. }
         | Command::Dev { common, .. } => common,
+        // Plugin authors' tools: their own output and exit status, no server logging.
+        Command::Simulate(args) => std::process::exit(callflow_host::simulate::main(args)),
+        Command::New(args) => std::process::exit(callflow_host::scaffold::main(args)),
     };
     init_logging(common.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -132,6 +140,7 @@ fn main() -> anyhow::Result<()> {
                 );
                 serve(&tenants, HostConfig::default(), &common).await
             }
+            Command::Simulate(_) | Command::New(_) => unreachable!("run before the server starts"),
         }
     })
 }

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use callflow_wire::{Event, EventKind, ParseError, parse_webhook};
@@ -86,7 +87,7 @@ pub async fn handle(
     Ok(body)
 }
 
-/// Runs the plugin once for `event` and decides the answer.
+/// Runs the plugin once for `event`, decides the answer, logs and counts it.
 async fn run(
     runtime: &Runtime,
     kv: &Arc<dyn KvStore>,
@@ -94,24 +95,60 @@ async fn run(
     event: Event,
 ) -> Bytes {
     let kind = event.kind();
-    let result = invoke(runtime, kv, tenant, &event).await;
+    let handled = process(runtime, kv, tenant, &event).await;
     let stats = &tenant.state.stats;
-    let (body, outcome) = match (kind, result) {
-        (EventKind::CallAction, Ok(body)) => (body, Outcome::Answered),
-        (EventKind::CallAction, Err(failure)) => {
-            stats.failure(failure.reason());
+    if let Some(failure) = &handled.failure {
+        stats.failure(failure.reason());
+        if kind == EventKind::CallAction {
             warn!(reason = failure.reason(), cause = %failure, "plugin failed; answering with the fallback");
-            (tenant.fallback_body.clone(), Outcome::Fallback)
-        }
-        (_, Ok(_)) => (Bytes::from_static(ACK_BODY), Outcome::Handled),
-        (_, Err(failure)) => {
-            stats.failure(failure.reason());
+        } else {
             warn!(reason = failure.reason(), cause = %failure, "plugin failed on an event");
-            (Bytes::from_static(ACK_BODY), Outcome::Failed)
         }
+    }
+    stats.webhook(kind, handled.outcome);
+    handled.body
+}
+
+/// What the host made of one event.
+#[derive(Debug)]
+pub struct Handled {
+    /// The answer 8x8 gets: the plugin's callflow, the tenant's fallback, or [`ACK_BODY`].
+    pub body: Bytes,
+    /// How the answer came about, as `/metrics` counts it.
+    pub outcome: Outcome,
+    /// Why the plugin's answer was not used, when it was not.
+    pub failure: Option<Failure>,
+    /// Fuel used and wall-clock time, when the plugin ran to the end.
+    pub cost: Option<(u64, Duration)>,
+}
+
+/// Runs the tenant's plugin for `event` and decides the answer, exactly as a webhook is
+/// answered, minus the duplicate cache, the log line and the webhook counter: the
+/// simulator's way in, so that a simulated call meets the server's own rules.
+pub async fn process(
+    runtime: &Runtime,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: &Event,
+) -> Handled {
+    let mut cost = None;
+    let result = invoke(runtime, kv, tenant, event, &mut cost).await;
+    let (body, outcome, failure) = match (event.kind(), result) {
+        (EventKind::CallAction, Ok(body)) => (body, Outcome::Answered, None),
+        (EventKind::CallAction, Err(failure)) => (
+            tenant.fallback_body.clone(),
+            Outcome::Fallback,
+            Some(failure),
+        ),
+        (_, Ok(_)) => (Bytes::from_static(ACK_BODY), Outcome::Handled, None),
+        (_, Err(failure)) => (Bytes::from_static(ACK_BODY), Outcome::Failed, Some(failure)),
     };
-    stats.webhook(kind, outcome);
-    body
+    Handled {
+        body,
+        outcome,
+        failure,
+        cost,
+    }
 }
 
 async fn invoke(
@@ -119,6 +156,7 @@ async fn invoke(
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: &Event,
+    cost: &mut Option<(u64, Duration)>,
 ) -> Result<Bytes, Failure> {
     let current = tenant
         .plugin
@@ -165,10 +203,11 @@ async fn invoke(
                 _ => 0,
             };
             tenant.state.charge_fuel(limits.fuel_per_second, burned);
-            tenant.state.stats.invocation(0, std::time::Duration::ZERO);
+            tenant.state.stats.invocation(0, Duration::ZERO);
             return Err(failure.into());
         }
     };
+    *cost = Some((outcome.fuel_used, outcome.elapsed));
     tenant
         .state
         .charge_fuel(limits.fuel_per_second, outcome.fuel_used);

@@ -59,7 +59,7 @@ impl Harness {
         let mut call = Call::new(setup);
         let mut clock = call.now_ms();
         loop {
-            match call.next() {
+            match call.next_step() {
                 Next::Send(webhook) => {
                     let reply = self.answer::<P>(&webhook.to_json());
                     call.reply(reply);
@@ -161,7 +161,7 @@ mod tests {
             };
             let kv = ctx.kv();
             let n = kv.get("plays")?.map_or(0, |v| v.len()) + 1;
-            kv.set("plays", &vec![0; n], None)?;
+            kv.set("plays", vec![0; n], None)?;
             Ok(Some(match action.digits.as_deref() {
                 Some("1") => Callflow::new().say(Say::new("One", VOICE)).hangup(),
                 Some("2") => ctx

@@ -1,7 +1,7 @@
 //! 8x8's side of a call, played without a phone line: the webhooks the platform sends, in
 //! the order it sends them, and what it does with each callflow it gets back.
 //!
-//! [`Call`] is a state machine that does no I/O. Ask it what comes [`next`](Call::next):
+//! [`Call`] is a state machine that does no I/O. Ask it what comes [`next_step`](Call::next_step):
 //! a webhook to post ([`Next::Send`], answered with [`Call::reply`]), a prompt the caller
 //! answers with keys ([`Next::Press`], answered with [`Call::press`]), or the end
 //! ([`Next::Done`]). The host's `simulate` command drives it against a component in the
@@ -321,7 +321,7 @@ pub struct Exchange {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Entry {
     /// A webhook was posted and answered.
-    Webhook(Exchange),
+    Webhook(Box<Exchange>),
     /// The caller heard speech.
     Hears {
         /// The words.
@@ -421,7 +421,7 @@ impl Transcript {
     /// Every webhook and its answer.
     pub fn exchanges(&self) -> impl Iterator<Item = &Exchange> {
         self.entries.iter().filter_map(|e| match e {
-            Entry::Webhook(x) => Some(x),
+            Entry::Webhook(x) => Some(x.as_ref()),
             _ => None,
         })
     }
@@ -550,7 +550,7 @@ pub fn render_entry(entry: &Entry, style: &Style) -> String {
         } => {
             let _ = writeln!(
                 out,
-                "     bridged  caller <-> {destination} for {seconds} s; {destination} hangs up"
+                "     talks    with {destination} for {seconds} s, who hangs up"
             );
         }
         Entry::Hangup => out.push_str("     hangup\n"),
@@ -641,7 +641,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -703,6 +703,13 @@ struct Running {
     captured: Option<Option<String>>,
 }
 
+/// Something the platform does before the current callflow goes on.
+#[derive(Debug, Clone)]
+enum Queued {
+    Send(Webhook),
+    Note(Entry),
+}
+
 /// A capture waiting for the caller.
 #[derive(Debug, Clone)]
 struct Asking {
@@ -716,7 +723,9 @@ pub struct Call {
     setup: CallSetup,
     now_ms: u64,
     legs: Vec<Leg>,
-    outbox: VecDeque<Webhook>,
+    /// What happens next, before the current callflow goes on: webhooks to send, and
+    /// what the caller hears between them.
+    outbox: VecDeque<Queued>,
     awaiting: Option<Webhook>,
     running: Option<Running>,
     asking: Option<Asking>,
@@ -730,7 +739,7 @@ pub struct Call {
 }
 
 impl Call {
-    /// A call about to ring: the first [`next`](Self::next) is the inbound `CALL_ACTION`.
+    /// A call about to ring: the first [`next_step`](Self::next_step) is the inbound `CALL_ACTION`.
     pub fn new(setup: CallSetup) -> Self {
         let now_ms = setup.started_at_ms;
         let leg = Leg {
@@ -759,7 +768,7 @@ impl Call {
             transcript: Transcript::default(),
         };
         let first = call.call_action("CALL_RECEIVED", None, None);
-        call.outbox.push_back(first);
+        call.outbox.push_back(Queued::Send(first));
         call
     }
 
@@ -784,7 +793,7 @@ impl Call {
     }
 
     /// What the driver must do next. Asking again without answering repeats the request.
-    pub fn next(&mut self) -> Next {
+    pub fn next_step(&mut self) -> Next {
         loop {
             if let Some(w) = &self.awaiting {
                 return Next::Send(w.clone());
@@ -792,12 +801,19 @@ impl Call {
             if let Some(asking) = &self.asking {
                 return Next::Press(asking.prompt.clone());
             }
-            if let Some(w) = self.outbox.pop_front() {
-                self.awaiting = Some(w.clone());
-                return Next::Send(w);
+            match self.outbox.pop_front() {
+                Some(Queued::Send(w)) => {
+                    self.awaiting = Some(w.clone());
+                    return Next::Send(w);
+                }
+                Some(Queued::Note(entry)) => {
+                    self.transcript.entries.push(entry);
+                    continue;
+                }
+                None => {}
             }
             if self.running.is_some() {
-                self.step();
+                self.run_action();
                 continue;
             }
             if self.transcript.ending.is_some() && !self.torn_down {
@@ -808,7 +824,7 @@ impl Call {
         }
     }
 
-    /// Hands over the answer to the webhook [`next`](Self::next) asked to send.
+    /// Hands over the answer to the webhook [`next_step`](Self::next_step) asked to send.
     ///
     /// # Panics
     /// When no webhook is waiting for an answer (a driver bug).
@@ -828,7 +844,9 @@ impl Call {
             webhook,
         };
         if !exchange.webhook.is_call_action() || self.transcript.ending.is_some() {
-            self.transcript.entries.push(Entry::Webhook(exchange));
+            self.transcript
+                .entries
+                .push(Entry::Webhook(Box::new(exchange)));
             return;
         }
         self.call_actions += 1;
@@ -849,7 +867,9 @@ impl Call {
         match accepted {
             Ok(flow) => {
                 exchange.callflow = Some(flow.clone());
-                self.transcript.entries.push(Entry::Webhook(exchange));
+                self.transcript
+                    .entries
+                    .push(Entry::Webhook(Box::new(exchange)));
                 self.running = Some(Running {
                     flow,
                     pc: 0,
@@ -857,7 +877,9 @@ impl Call {
                 });
             }
             Err(message) => {
-                self.transcript.entries.push(Entry::Webhook(exchange));
+                self.transcript
+                    .entries
+                    .push(Entry::Webhook(Box::new(exchange)));
                 self.transcript.entries.push(Entry::Rejected {
                     code: INVALID_CALLFLOW_CODE,
                     message: message.clone(),
@@ -868,7 +890,7 @@ impl Call {
         }
     }
 
-    /// Hands over what the caller did at the prompt [`next`](Self::next) played.
+    /// Hands over what the caller did at the prompt [`next_step`](Self::next_step) played.
     ///
     /// # Panics
     /// When no prompt is waiting (a driver bug).
@@ -955,7 +977,7 @@ impl Call {
     }
 
     /// Runs the current callflow's next action.
-    fn step(&mut self) {
+    fn run_action(&mut self) {
         let Some(run) = &self.running else { return };
         let Some(action) = run.flow.actions.get(run.pc).cloned() else {
             self.flow_done();
@@ -1030,7 +1052,7 @@ impl Call {
             run.flow.client_action_id.as_deref(),
             digits,
         );
-        self.outbox.push_back(webhook);
+        self.outbox.push_back(Queued::Send(webhook));
     }
 
     fn bridge(&mut self, call: &MakeCall) {
@@ -1050,19 +1072,19 @@ impl Call {
             disconnected_ms: None,
         });
         let initiated = self.call_status(n, "CALL_INITIATED");
-        self.outbox.push_back(initiated);
+        self.outbox.push_back(Queued::Send(initiated));
         self.now_ms += 4_000;
         self.legs[n].connected_ms = Some(self.now_ms);
         let connected = self.call_status(n, "CALL_CONNECTED");
-        self.outbox.push_back(connected);
+        self.outbox.push_back(Queued::Send(connected));
         self.now_ms += u64::from(self.setup.bridge_seconds) * 1000;
         self.legs[n].disconnected_ms = Some(self.now_ms);
-        self.transcript.entries.push(Entry::Bridged {
+        self.outbox.push_back(Queued::Note(Entry::Bridged {
             destination: call.destination.clone(),
             seconds: self.setup.bridge_seconds,
-        });
+        }));
         let disconnected = self.call_status(n, "CALL_DISCONNECTED");
-        self.outbox.push_back(disconnected);
+        self.outbox.push_back(Queued::Send(disconnected));
     }
 
     fn end(&mut self, ending: Ending) {
@@ -1081,11 +1103,11 @@ impl Call {
             if self.legs[i].disconnected_ms.is_none() {
                 self.legs[i].disconnected_ms = Some(self.now_ms);
                 let w = self.call_status(i, "CALL_DISCONNECTED");
-                self.outbox.push_back(w);
+                self.outbox.push_back(Queued::Send(w));
             }
         }
         let summary = self.session_summary();
-        self.outbox.push_back(summary);
+        self.outbox.push_back(Queued::Send(summary));
     }
 
     fn next_event_id(&mut self) -> (usize, String) {
@@ -1386,7 +1408,7 @@ mod tests {
         let mut script = Script::parse(script).expect("script");
         let mut events = Vec::new();
         loop {
-            match call.next() {
+            match call.next_step() {
                 Next::Send(w) => {
                     let event = parse_webhook(w.to_json().as_bytes())
                         .unwrap_or_else(|e| panic!("the host cannot parse {}: {e}", w.body));
