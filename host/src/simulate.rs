@@ -91,6 +91,26 @@ pub struct Args {
     pub data: Option<PathBuf>,
 }
 
+impl Args {
+    /// Parses `simulate`'s command line, the words after `callflow-host simulate`.
+    pub fn parse_from<I, S>(words: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            args: Args,
+        }
+        let words = std::iter::once(std::ffi::OsString::from("simulate"))
+            .chain(words.into_iter().map(Into::into));
+        <Command as clap::Parser>::try_parse_from(words)
+            .map(|c| c.args)
+            .map_err(|e| e.to_string())
+    }
+}
+
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))

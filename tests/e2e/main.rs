@@ -23,3 +23,8 @@ mod masking;
 mod reload;
 /// Every webhook sample of the seed and of 8x8's docs (`tests/cases/webhooks`).
 mod samples;
+/// `callflow-host new`: a fresh plugin crate builds, passes its tests, takes a call.
+mod scaffold;
+/// `callflow-host simulate`: every path of the IVR as a golden transcript
+/// (`tests/cases/simulate`), JSON, exit statuses, `--url`, a pseudo-terminal.
+mod simulate;
