@@ -42,6 +42,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
         .merge(crate::admin::routes())
         .merge(crate::api::routes())
         .fallback(not_found)

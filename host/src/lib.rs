@@ -47,6 +47,7 @@ pub mod callflow;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod plugin_build;
 pub mod reload;
 pub mod repo;

@@ -450,3 +450,55 @@ async fn uploads_survive_a_restart_and_interrupted_writes_are_ignored() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// Every operation `/openapi.json` lists is served: calling it without credentials or
+/// with a dummy body gets one of the statuses it documents, never the router's 404/405.
+#[tokio::test]
+async fn openapi_document_lists_what_the_host_serves() {
+    let host = start("admin-openapi");
+    let resp = reqwest::get(host.url("/openapi.json"))
+        .await
+        .expect("openapi");
+    assert_eq!(resp.status().as_u16(), 200);
+    let doc: Value = resp.json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(
+        paths.contains_key("/v1/admin/tenants/{tenant}/versions"),
+        "{doc}"
+    );
+    for (path, ops) in paths {
+        let concrete = path
+            .replace("{tenant}", "acme")
+            .replace("{digest}", &"0".repeat(64))
+            .replace("{path}", "anything");
+        for (method, op) in ops.as_object().expect("operations") {
+            let documented: Vec<u16> = op["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .map(|k| k.parse().expect("status"))
+                .collect();
+            let method =
+                reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let resp = reqwest::Client::new()
+                .request(method.clone(), host.url(&concrete))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            assert!(
+                documented.contains(&status),
+                "{method} {concrete} answered {status}, documented {documented:?}"
+            );
+            // The router's own 404 (no such route) must never be what answered.
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            assert_ne!(
+                body["code"], "not_found",
+                "{method} {concrete} is not routed"
+            );
+        }
+    }
+}
