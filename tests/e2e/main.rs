@@ -26,5 +26,6 @@ mod samples;
 /// `callflow-host new`: a fresh plugin crate builds, passes its tests, takes a call.
 mod scaffold;
 /// `callflow-host simulate`: every path of the IVR as a golden transcript
-/// (`tests/cases/simulate`), JSON, exit statuses, `--url`, a pseudo-terminal.
+/// and both directions of a masked call (`tests/cases/simulate`), JSON, exit statuses,
+/// `--url`, a pseudo-terminal.
 mod simulate;

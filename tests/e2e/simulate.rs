@@ -1,10 +1,12 @@
 //! `callflow-host simulate` against the seed's IVR, as a plugin author runs it.
 //!
-//! Each folder of `tests/cases/simulate` is one call: `args` holds the command line after
-//! the component (what the caller presses, the configuration), `transcript.txt` what
-//! `simulate --no-costs` prints for it (`BLESS=1` rewrites it). Together they walk every
-//! path of the IVR tree. Beside them: the JSON output, the exit statuses of the real
-//! binary, `--url` against a real host, and `--interactive` at a pseudo-terminal.
+//! Each folder of `tests/cases/simulate/ivr` is one call: `args` holds the command line
+//! after the component (what the caller presses, the configuration), `transcript.txt`
+//! what `simulate --no-costs` prints for it (`BLESS=1` rewrites it). Together they walk
+//! every path of the IVR tree. `tests/cases/simulate/number-masking` holds both
+//! directions of a masked call, and a stranger's, through a real host (bookings need the
+//! plugin's API). Beside them: the JSON output, the exit statuses of the real binary,
+//! `--url` against a real host, and `--interactive` at a pseudo-terminal.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use callflow_host::runtime::{Runtime, RuntimeConfig};
 use callflow_host::simulate::{self, Args};
-use callflow_tests::artifacts::IVR_WASM;
-use serde_json::Value;
+use callflow_tests::artifacts::{IVR_WASM, NUMBER_MASKING_WASM};
+use serde_json::{Value, json};
 
+use crate::api::TEST_KEY_SHA256;
 use crate::support::{Host, IVR_CONFIG, TenantSpec};
 
 /// One runtime for every in-process call, sharing the e2e tests' compile cache.
@@ -69,7 +72,7 @@ const IVR_ARGS: [&str; 4] = [
 
 #[tokio::test]
 async fn every_path_of_the_ivr_tree_plays_as_its_golden_transcript() {
-    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/simulate");
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/simulate/ivr");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&cases)
         .expect("cases/simulate")
         .map(|e| e.expect("entry").path())
@@ -188,6 +191,56 @@ async fn json_output_has_every_webhook_its_answer_and_its_cost() {
         "{}",
         webhooks[0]
     );
+}
+
+#[tokio::test]
+async fn number_masking_bridges_both_directions_and_turns_a_stranger_away() {
+    let host = Host::start(
+        "simulate-masking",
+        "",
+        &[TenantSpec {
+            id: "rides",
+            toml: format!(
+                "sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{TEST_KEY_SHA256}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\n[config]\npool = \"+6568001001=vn-1\"\n"
+            ),
+            wasm: Some(Path::new(NUMBER_MASKING_WASM)),
+        }],
+    );
+    let (rider, driver) = ("+6591110001", "+6591110002");
+    let response = reqwest::Client::new()
+        .post(host.url("/v1/tenants/rides/api/bookings"))
+        .bearer_auth("test-key")
+        .json(&json!({ "participants": [rider, driver], "ttlSeconds": 3600 }))
+        .send()
+        .await
+        .expect("booking");
+    assert_eq!(response.status().as_u16(), 201);
+    let booking: Value = response.json().await.expect("booking JSON");
+    let number = booking["virtualNumber"].as_str().expect("virtual number");
+    let id = booking["bookingId"]
+        .as_str()
+        .expect("booking id")
+        .to_owned();
+    let url = host.webhook_url("rides");
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/simulate/number-masking");
+    for (case, from) in [
+        ("rider-calls-driver", rider),
+        ("driver-calls-rider", driver),
+        ("stranger-calls", "+6599999999"),
+    ] {
+        let (out, status) =
+            simulate(&["--url", &url, "--no-costs", "--from", from, "--to", number]).await;
+        assert_eq!(status, 0, "{out}");
+        // The header names the host's port; the booking id is new each run.
+        let body: String = out
+            .lines()
+            .skip(3)
+            .map(|l| l.replace(&id, "<booking>") + "\n")
+            .collect();
+        let dir = cases.join(case);
+        std::fs::create_dir_all(&dir).expect("case dir");
+        assert_text_file(&dir.join("transcript.txt"), &body);
+    }
 }
 
 /// Builds the `callflow-host` binary (`cargo test -p callflow-tests` builds only this
