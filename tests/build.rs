@@ -71,6 +71,7 @@ fn main() {
         .to_owned();
     let target_dir = out_dir.join("guests");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    ensure_target(&workspace);
 
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
@@ -189,4 +190,29 @@ fn find_unescaped(line: &str, pat: &str) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Installs the wasm target when the toolchain lacks it, so that `cargo test` alone sets
+/// up a fresh machine: these machines set `RUSTUP_AUTO_INSTALL=0`, so
+/// `rust-toolchain.toml` does not fetch it by itself.
+fn ensure_target(workspace: &Path) {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .current_dir(workspace)
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if sysroot.is_some_and(|s| s.join("lib/rustlib").join(TARGET).is_dir()) {
+        return;
+    }
+    println!("cargo::warning=installing the {TARGET} target (rustup target add {TARGET})");
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .current_dir(workspace)
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "rustup target add {TARGET} failed: install the target by hand"
+    );
 }
