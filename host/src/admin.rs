@@ -150,6 +150,11 @@ fn operator_only(caller: Caller) -> Result<(), ApiError> {
     }
 }
 
+/// The version the tenant serves (known before it is loaded).
+fn active_version(tenant: &Tenant) -> Option<String> {
+    tenant.plugin.digest().map(str::to_owned)
+}
+
 fn tenant_or_404(state: &AppState, id: &str) -> Result<Arc<Tenant>, ApiError> {
     state.registry.get(id).ok_or_else(|| {
         ApiError::new(
@@ -217,8 +222,9 @@ fn status_json(state: &AppState, tenant: &Tenant) -> Value {
         .map_or(0, |d| d.as_secs());
     json!({
         "tenant": &*tenant.id,
-        "active_version": tenant.plugin.as_ref().ok().map(|p| p.digest()),
-        "plugin_error": tenant.plugin.as_ref().err().map(ToString::to_string),
+        "active_version": active_version(tenant),
+        "plugin_resident": tenant.plugin.is_loaded(),
+        "plugin_error": tenant.plugin.error().map(|e| e.to_string()),
         "loaded_at": loaded_at,
         "last_load": tenant.state.last_load(),
         "stored_versions": state.registry.repo().versions(&tenant.id).map(|v| v.len()).unwrap_or(0),
@@ -319,7 +325,7 @@ async fn list_versions(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Some(&id))?;
     let tenant = tenant_or_404(&state, &id)?;
-    let active = tenant.plugin.as_ref().ok().map(|p| p.digest().to_owned());
+    let active = active_version(&tenant);
     let versions: Vec<Value> = state
         .registry
         .repo()
@@ -461,7 +467,8 @@ async fn dry_run(
         .map_err(|e| ApiError::from(crate::webhook::WebhookError::Parse(e)))?;
     let runtime = Arc::clone(state.registry.runtime());
     let path = repo.version_path(&id, &digest);
-    let plugin = tokio::task::spawn_blocking(move || runtime.load_file(&path))
+    let version = digest.clone();
+    let plugin = tokio::task::spawn_blocking(move || runtime.load_version(&version, &path))
         .await
         .map_err(|e| internal("loading the version", e))?
         .map_err(|e| rejected(&e))?;

@@ -94,7 +94,7 @@ async fn serve(
         authorize(&tenant, request.headers())?;
         let (parts, body) = request.into_parts();
         let body = read_body(body, state.registry.host().max_body_bytes).await?;
-        let plugin = tenant.plugin.as_ref().map_err(|e| {
+        let plugin = tenant.plugin.get().await.map_err(|e| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "plugin_unavailable",
@@ -135,7 +135,7 @@ async fn serve(
         let outcome = state
             .registry
             .runtime()
-            .invoke_api(plugin, ctx, api_request)
+            .invoke_api(&plugin, ctx, api_request)
             .await;
         let outcome = match outcome {
             Ok(outcome) => outcome,

@@ -84,6 +84,7 @@ struct RawHostConfig {
     maxima: RawLimits,
     max_body_kib: Option<u64>,
     dedupe_capacity: Option<usize>,
+    max_loaded_plugins: Option<usize>,
 }
 
 /// Validated host configuration.
@@ -97,6 +98,9 @@ pub struct HostConfig {
     pub max_body_bytes: usize,
     /// Event ids remembered per tenant for duplicate deliveries.
     pub dedupe_capacity: usize,
+    /// Tenants' plugins kept in memory at once; beyond it the least recently used is
+    /// dropped and loaded again on its next event.
+    pub max_loaded_plugins: usize,
 }
 
 /// A tenant's limits: the sandbox's plus the host's own.
@@ -136,6 +140,7 @@ impl Default for HostConfig {
             maxima,
             max_body_bytes: 64 << 10,
             dedupe_capacity: 4096,
+            max_loaded_plugins: 256,
         }
     }
 }
@@ -160,6 +165,17 @@ impl HostConfig {
                 usize::try_from(k << 10).unwrap_or(usize::MAX)
             }),
             dedupe_capacity: raw.dedupe_capacity.unwrap_or(base.dedupe_capacity),
+            max_loaded_plugins: match raw.max_loaded_plugins {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        field: "max_loaded_plugins".into(),
+                        message: "must be greater than 0".into(),
+                    });
+                }
+                Some(n) => n,
+                None => base.max_loaded_plugins,
+            },
         })
     }
 }

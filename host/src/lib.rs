@@ -16,6 +16,9 @@
 //! 3. [`tenant`]: the registry. Maps a tenant id to its active plugin version, limits
 //!    (host defaults capped by operator maxima), plugin configuration and fallback
 //!    callflow; loaded from a directory of tenant folders ([`config`] parses them).
+//!    The plugin itself comes from [`residency`]: loaded on the tenant's first event
+//!    (from the on-disk compile cache when it can), kept while in use, dropped least
+//!    recently used first beyond the operator's bound.
 //! 4. [`runtime`]: the sandbox. One wasmtime engine with pooled memory; per event a fresh
 //!    `Store` from the plugin's cached `InstancePre`, with a fuel budget, an epoch
 //!    deadline, a memory cap and a deny-all WASI context, then the plugin's typed
@@ -51,6 +54,7 @@ pub mod openapi;
 pub mod plugin_build;
 pub mod reload;
 pub mod repo;
+pub mod residency;
 pub mod runtime;
 pub mod scaffold;
 pub mod simulate;

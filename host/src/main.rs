@@ -193,8 +193,8 @@ async fn serve(tenants_dir: &Path, host: HostConfig, common: &Common) -> anyhow:
     for tenant in &loaded {
         info!(
             tenant = %tenant.id,
-            version = tenant.plugin.as_ref().map_or("none", |p| p.digest()),
-            "tenant loaded"
+            version = tenant.plugin.digest().unwrap_or("(loads on first event)"),
+            "tenant ready"
         );
     }
     let _watch = if common.no_watch {

@@ -86,7 +86,7 @@ async fn reload_loop(
             let outcome = tokio::task::spawn_blocking(move || (registry.reload(&id), id)).await;
             match outcome {
                 Ok((Ok(Reloaded::Loaded(tenant)), id)) => {
-                    let version = tenant.plugin.as_ref().map_or("none", |p| p.digest());
+                    let version = tenant.plugin.digest().unwrap_or("none");
                     match tenant.state.last_load().error {
                         None => info!(tenant = id, version, "tenant reloaded"),
                         Some(e) => error!(

@@ -7,6 +7,9 @@
 //!     tenant.toml          configuration (see `config`)
 //!     plugin.wasm          a component dropped in by hand (used while no version is active)
 //!     versions/<sha256>.wasm   every uploaded version, immutable, named by its digest
+//!     .served/<sha256>.wasm    a copy of the plugin.wasm being served, so it can be
+//!                              loaded again after an eviction even once plugin.wasm
+//!                              has been overwritten (only the latest is kept)
 //!     active               the digest of the active version
 //!     history              every activation, one digest per line, oldest first
 //! ```
@@ -25,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 use crate::config::{DEFAULT_PLUGIN_FILE, TENANT_FILE};
 
 const VERSIONS: &str = "versions";
+const SERVED: &str = ".served";
 const ACTIVE: &str = "active";
 const HISTORY: &str = "history";
 
@@ -127,6 +131,25 @@ impl Repo {
         }
         self.version(id, &digest)
             .ok_or_else(|| io::Error::other("version vanished after writing"))
+    }
+
+    /// Keeps a copy of the hand-dropped plugin `wasm` (whose digest is `digest`) that
+    /// the tenant now serves, and removes the copies of those it served before. Returns
+    /// the copy's path.
+    pub fn keep_served(&self, id: &str, wasm: &[u8], digest: &str) -> io::Result<PathBuf> {
+        let dir = self.tenant_dir(id).join(SERVED);
+        let path = dir.join(format!("{digest}.wasm"));
+        let intact =
+            fs::metadata(&path).is_ok_and(|m| u64::try_from(wasm.len()).ok() == Some(m.len()));
+        if !intact {
+            write_atomic(&path, wasm)?;
+        }
+        for entry in fs::read_dir(&dir)?.filter_map(Result::ok) {
+            if entry.path() != path {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(path)
     }
 
     /// Where a version's bytes live.

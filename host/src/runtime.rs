@@ -452,6 +452,11 @@ impl Runtime {
 
     /// Reads and loads a plugin file.
     pub fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
+        self.load(&self.read(path)?)
+    }
+
+    /// Reads a plugin file, refusing one over the size limit before reading it.
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>, LoadError> {
         let read_err = |message: String| LoadError::Read {
             path: path.to_owned(),
             message,
@@ -466,8 +471,7 @@ impl Runtime {
                 max: self.max_plugin_bytes,
             });
         }
-        let wasm = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
-        self.load(&wasm)
+        std::fs::read(path).map_err(|e| read_err(e.to_string()))
     }
 
     /// Checks, compiles (or reads from the cache) and pre-links a plugin.
@@ -484,19 +488,62 @@ impl Runtime {
         if let Some(plugin) = self.already_loaded(&digest) {
             return Ok(plugin);
         }
+        if let Some(component) = self.cached(&digest) {
+            return self.prelink(component, digest, wasm.len(), LoadSource::DiskCache, start);
+        }
+        let component =
+            Component::new(&self.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        self.prelink(component, digest, wasm.len(), LoadSource::Compiled, start)
+    }
 
-        let cached = self
-            .cache
-            .as_ref()
-            .and_then(|c| c.load(&self.engine, &digest));
-        let (component, source) = match cached {
-            Some(component) => (component, LoadSource::DiskCache),
-            None => {
-                let component = Component::new(&self.engine, wasm)
-                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-                (component, LoadSource::Compiled)
-            }
-        };
+    /// Loads the version with `digest` again, as after an eviction: from memory when a
+    /// plugin with that digest is still loaded, else from the compile cache, else from
+    /// `path`, whose bytes must still have that digest (a file changed in place since is
+    /// refused: its new bytes are the next reload's business, not this version's).
+    pub fn load_version(&self, digest: &str, path: &Path) -> Result<Plugin, LoadError> {
+        let start = Instant::now();
+        if let Some(plugin) = self.already_loaded(digest) {
+            return Ok(plugin);
+        }
+        if let Some(component) = self.cached(digest) {
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            return self.prelink(
+                component,
+                digest.to_owned(),
+                size,
+                LoadSource::DiskCache,
+                start,
+            );
+        }
+        let plugin = self.load_file(path)?;
+        if plugin.digest() != digest {
+            return Err(LoadError::Read {
+                path: path.to_owned(),
+                message: format!(
+                    "the file changed since version {digest} was loaded from it (it is now {})",
+                    plugin.digest()
+                ),
+            });
+        }
+        Ok(plugin)
+    }
+
+    fn cached(&self, digest: &str) -> Option<Component> {
+        self.cache.as_ref()?.load(&self.engine, digest)
+    }
+
+    /// Pre-links a compiled component against the host's imports (which checks that it
+    /// fits the world), caches it on disk if it was just compiled, and shares it with
+    /// later loads of the same digest.
+    fn prelink(
+        &self,
+        component: Component,
+        digest: String,
+        size: usize,
+        source: LoadSource,
+        start: Instant,
+    ) -> Result<Plugin, LoadError> {
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -512,7 +559,7 @@ impl Runtime {
             pre,
             engine: self.engine.clone(),
             digest: digest.clone(),
-            size: wasm.len(),
+            size,
             source,
             load_time: start.elapsed(),
         });
@@ -521,6 +568,14 @@ impl Runtime {
             loaded.insert(digest, Arc::downgrade(&inner));
         }
         Ok(Plugin(inner))
+    }
+
+    /// Distinct compiled components in memory (held by a tenant, a running event or a
+    /// pinned call).
+    pub fn components_in_memory(&self) -> usize {
+        self.loaded
+            .lock()
+            .map_or(0, |l| l.values().filter(|p| p.strong_count() > 0).count())
     }
 
     fn already_loaded(&self, digest: &str) -> Option<Plugin> {

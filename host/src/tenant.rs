@@ -7,6 +7,7 @@
 //! an event in flight keeps the version it started with.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -17,6 +18,7 @@ use tokio::sync::OnceCell;
 use crate::config::{ConfigError, HostConfig, TenantConfig};
 use crate::metrics::TenantStats;
 use crate::repo::Repo;
+use crate::residency::{PluginSlot, Residency, ResidencyStats};
 use crate::runtime::{LoadError, Plugin, Runtime};
 
 /// Why a tenant could not be loaded.
@@ -37,8 +39,9 @@ pub struct Tenant {
     pub id: Arc<str>,
     /// Its validated configuration.
     pub config: TenantConfig,
-    /// Its active plugin, or why none could be loaded (calls then get the fallback).
-    pub plugin: Result<Plugin, Arc<LoadError>>,
+    /// Its active plugin: loaded on first use, evicted when idle, or why it could not
+    /// be loaded (calls then get the fallback).
+    pub plugin: Arc<PluginSlot>,
     /// The fallback callflow, rendered once.
     pub fallback_body: Bytes,
     /// When this version was loaded.
@@ -240,9 +243,16 @@ impl Pins {
         }
     }
 
-    /// The version `session` runs on: the pinned one while the pin is fresh, else
-    /// `current`, which becomes the session's pin.
-    pub fn version_for(&self, session: &str, current: &Plugin) -> Plugin {
+    /// The version `session` is pinned to, while the pin is fresh.
+    pub fn get(&self, session: &str) -> Option<Plugin> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (plugin, since) = inner.sessions.get(session)?;
+        (since.elapsed() < self.ttl).then(|| plugin.clone())
+    }
+
+    /// Pins `session` to `current` unless it is already pinned (a concurrent event of the
+    /// same call may have got there first); returns the version the session runs on.
+    pub fn pin(&self, session: &str, current: &Plugin) -> Plugin {
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((plugin, since)) = inner.sessions.get(session)
@@ -289,6 +299,7 @@ pub struct Registry {
     tenants: RwLock<HashMap<Arc<str>, Arc<Tenant>>>,
     states: Mutex<HashMap<Arc<str>, Arc<TenantState>>>,
     runtime: Arc<Runtime>,
+    residency: Arc<Residency>,
     host: HostConfig,
     repo: Repo,
 }
@@ -299,6 +310,15 @@ pub fn valid_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// When a tenant's plugin is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// On its first event (start-up).
+    Lazy,
+    /// Now (a reload: a version that does not load must not replace a working one).
+    Now,
 }
 
 /// What a reload did.
@@ -313,13 +333,20 @@ pub enum Reloaded {
 impl Registry {
     /// An empty registry for the tenants in `repo`, loading plugins into `runtime`.
     pub fn new(runtime: Arc<Runtime>, host: HostConfig, repo: Repo) -> Self {
+        let residency = Residency::new(Arc::clone(&runtime), host.max_loaded_plugins);
         Self {
             tenants: RwLock::default(),
             states: Mutex::default(),
             runtime,
+            residency,
             host,
             repo,
         }
+    }
+
+    /// Plugins in memory, the bound, loads and evictions.
+    pub fn residency(&self) -> ResidencyStats {
+        self.residency.stats()
     }
 
     /// The host configuration.
@@ -351,9 +378,10 @@ impl Registry {
         all
     }
 
-    /// Loads every tenant folder of the repository. A tenant whose configuration is
-    /// refused is skipped and reported; one whose plugin does not load is served with its
-    /// fallback and reported.
+    /// Reads every tenant folder of the repository. Plugins are not compiled here but on
+    /// each tenant's first event; a tenant whose configuration is refused is skipped and
+    /// reported, one whose plugin file cannot be read is served with its fallback and
+    /// reported.
     pub fn load_all(&self) -> std::io::Result<Vec<(String, String)>> {
         let mut problems = Vec::new();
         let mut ids: Vec<String> = std::fs::read_dir(self.repo.root())?
@@ -363,9 +391,9 @@ impl Registry {
             .collect();
         ids.sort();
         for id in ids {
-            match self.reload(&id) {
+            match self.load(&id, Load::Lazy) {
                 Ok(Reloaded::Loaded(tenant)) => {
-                    if let Err(e) = &tenant.plugin {
+                    if let Some(e) = tenant.plugin.error() {
                         problems.push((id, format!("plugin not loaded: {e}")));
                     }
                 }
@@ -393,6 +421,10 @@ impl Registry {
     /// version keeps serving and the error is recorded in the tenant's status.
     /// Compiles: call it off the request path.
     pub fn reload(&self, id: &str) -> Result<Reloaded, TenantError> {
+        self.load(id, Load::Now)
+    }
+
+    fn load(&self, id: &str, when: Load) -> Result<Reloaded, TenantError> {
         if !valid_id(id) {
             return Err(TenantError::InvalidId(id.to_owned()));
         }
@@ -412,15 +444,52 @@ impl Registry {
             }
         };
         let path = self.repo.plugin_path(id, &config.plugin);
-        let plugin = self.runtime.load_file(&path).map_err(Arc::new);
-        if let (Err(e), Some(current)) = (&plugin, &current)
-            && current.plugin.is_ok()
+        let slot = match (self.repo.active(id), when) {
+            // An uploaded version: its file is immutable and named by its digest.
+            (Some(digest), Load::Lazy) => self.residency.lazy(path, Some(digest)),
+            (Some(_), Load::Now) => {
+                let plugin = self.runtime.load_file(&path).map_err(Arc::new);
+                self.residency.loaded(path, plugin)
+            }
+            // A hand-dropped file can be overwritten at any time: the slot loads from a
+            // copy of the bytes it serves.
+            (None, when) => match self.runtime.read(&path) {
+                Err(e) => self.residency.loaded(path, Err(Arc::new(e))),
+                Ok(wasm) => match when {
+                    Load::Lazy => {
+                        let digest = crate::repo::digest(&wasm);
+                        let path = self.keep_served(id, &wasm, &digest, path);
+                        self.residency.lazy(path, Some(digest))
+                    }
+                    Load::Now => match self.runtime.load(&wasm) {
+                        Ok(plugin) => {
+                            let path = self.keep_served(id, &wasm, plugin.digest(), path);
+                            self.residency.loaded(path, Ok(plugin))
+                        }
+                        Err(e) => self.residency.loaded(path, Err(Arc::new(e))),
+                    },
+                },
+            },
+        };
+        if let (Some(e), Some(current)) = (slot.error(), &current)
+            && current.plugin.error().is_none()
         {
+            // The serving version's file is immutable (an uploaded version or a kept
+            // copy), so it can still be loaded after an eviction.
             state.record_load(Some(format!("kept the serving version: {e}")));
             return Ok(Reloaded::Loaded(Arc::clone(current)));
         }
-        state.record_load(plugin.as_ref().err().map(ToString::to_string));
-        Ok(Reloaded::Loaded(self.install(id, config, plugin)))
+        state.record_load(slot.error().map(|e| e.to_string()));
+        Ok(Reloaded::Loaded(self.swap_in(id, config, slot)))
+    }
+
+    /// The copy of a hand-dropped plugin to load from; the file itself when no copy can
+    /// be written (it then cannot be reloaded once overwritten).
+    fn keep_served(&self, id: &str, wasm: &[u8], digest: &str, path: PathBuf) -> PathBuf {
+        self.repo.keep_served(id, wasm, digest).unwrap_or_else(|e| {
+            tracing::warn!(tenant = id, cause = %e, "cannot keep a copy of the served plugin");
+            path
+        })
     }
 
     /// Swaps in a tenant built from an already validated configuration and plugin.
@@ -430,6 +499,12 @@ impl Registry {
         config: TenantConfig,
         plugin: Result<Plugin, Arc<LoadError>>,
     ) -> Arc<Tenant> {
+        let path = self.repo.plugin_path(id, &config.plugin);
+        let slot = self.residency.loaded(path, plugin);
+        self.swap_in(id, config, slot)
+    }
+
+    fn swap_in(&self, id: &str, config: TenantConfig, plugin: Arc<PluginSlot>) -> Arc<Tenant> {
         let state = self.state(id);
         let id: Arc<str> = Arc::from(id);
         // The fallback was validated when the configuration was loaded.

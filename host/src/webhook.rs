@@ -158,14 +158,17 @@ async fn invoke(
     event: &Event,
     cost: &mut Option<(u64, Duration)>,
 ) -> Result<Bytes, Failure> {
-    let current = tenant
-        .plugin
-        .as_ref()
-        .map_err(|e| Failure::NotLoaded(Arc::clone(e)))?;
     // A call stays on the version that answered its first event, across reloads.
-    let plugin = match event.session_id() {
-        Some(session) => tenant.state.pins.version_for(session, current),
-        None => current.clone(),
+    let pinned = event.session_id().and_then(|s| tenant.state.pins.get(s));
+    let plugin = match pinned {
+        Some(plugin) => plugin,
+        None => {
+            let current = tenant.plugin.get().await.map_err(Failure::NotLoaded)?;
+            match event.session_id() {
+                Some(session) => tenant.state.pins.pin(session, &current),
+                None => current,
+            }
+        }
     };
     Span::current().record("version", plugin.digest());
     let limits = tenant.config.limits;

@@ -432,7 +432,7 @@ async fn uploads_survive_a_restart_and_interrupted_writes_are_ignored() {
     let restarted = Host::start_in(dir, "", &[]);
     let tenant = restarted.registry.get("globex").expect("tenant");
     assert_eq!(
-        tenant.plugin.as_ref().map(|p| p.digest().to_owned()).ok(),
+        tenant.plugin.digest().map(str::to_owned),
         v["digest"].as_str().map(str::to_owned),
         "the restarted host does not serve the uploaded version"
     );

@@ -186,6 +186,14 @@ async fn metrics_count_webhooks_and_failures_by_typed_reason() {
         text.contains("callflow_plugin_loaded{tenant=\"no-plugin\"} 0"),
         "{text}"
     );
+    assert!(
+        text.contains("callflow_plugin_load_failed{tenant=\"no-plugin\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("callflow_plugin_loaded{tenant=\"hostile-grow\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

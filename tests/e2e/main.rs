@@ -21,6 +21,8 @@ mod ivr;
 mod masking;
 /// Hot reload through the tenants directory, under load.
 mod reload;
+/// Plugins load on first event; the least recently used are evicted beyond the bound.
+mod residency;
 /// Every webhook sample of the seed and of 8x8's docs (`tests/cases/webhooks`).
 mod samples;
 /// `callflow-host new`: a fresh plugin crate builds, passes its tests, takes a call.
