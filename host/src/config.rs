@@ -98,8 +98,8 @@ pub struct HostConfig {
     pub max_body_bytes: usize,
     /// Event ids remembered per tenant for duplicate deliveries.
     pub dedupe_capacity: usize,
-    /// Tenants' plugins kept in memory at once; beyond it the least recently used is
-    /// dropped and loaded again on its next event.
+    /// Distinct plugins (by digest) kept in memory at once; beyond it the least
+    /// recently used is dropped and loaded again on its tenants' next event.
     pub max_loaded_plugins: usize,
 }
 

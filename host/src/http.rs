@@ -144,12 +144,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
     }
     let residency = state.registry.residency();
     text.push_str(&format!(
-        "# HELP callflow_plugins_resident Tenants' plugins in memory.\n# TYPE callflow_plugins_resident gauge\ncallflow_plugins_resident {}\n\
+        "# HELP callflow_plugins_resident Distinct plugins (by digest) that tenants hold in memory.\n# TYPE callflow_plugins_resident gauge\ncallflow_plugins_resident {}\n\
+         # HELP callflow_tenants_resident Tenants whose plugin is in memory.\n# TYPE callflow_tenants_resident gauge\ncallflow_tenants_resident {}\n\
          # HELP callflow_plugins_resident_max The bound on plugins in memory (max_loaded_plugins).\n# TYPE callflow_plugins_resident_max gauge\ncallflow_plugins_resident_max {}\n\
          # HELP callflow_components_in_memory Distinct compiled components in memory (tenants sharing a digest share one).\n# TYPE callflow_components_in_memory gauge\ncallflow_components_in_memory {}\n\
          # HELP callflow_plugin_loads_total Plugins loaded on demand (first event, or after an eviction).\n# TYPE callflow_plugin_loads_total counter\ncallflow_plugin_loads_total {}\n\
-         # HELP callflow_plugin_evictions_total Plugins dropped from memory to stay within max_loaded_plugins.\n# TYPE callflow_plugin_evictions_total counter\ncallflow_plugin_evictions_total {}\n",
+         # HELP callflow_plugin_evictions_total Tenants' plugins dropped from memory to stay within max_loaded_plugins.\n# TYPE callflow_plugin_evictions_total counter\ncallflow_plugin_evictions_total {}\n",
         residency.resident,
+        residency.tenants,
         residency.capacity,
         state.registry.runtime().components_in_memory(),
         residency.loads,

@@ -1,6 +1,6 @@
 //! Which tenants' plugins are in memory. A tenant's plugin is loaded on its first event
 //! (or when a reload compiles a new version) and dropped again, least recently used
-//! first, once more than the operator's bound are resident.
+//! first, once more distinct plugins (by digest) than the operator's bound are resident.
 //!
 //! Dropping a [`PluginSlot`]'s plugin drops only the registry's reference: an event
 //! running on it, and calls pinned to it, keep that version alive until they are done.
@@ -9,6 +9,7 @@
 //!
 //! Must not: decide which version a tenant runs (the registry does) or run plugins.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,8 @@ pub struct Residency {
     runtime: Arc<Runtime>,
     capacity: usize,
     epoch: Instant,
-    resident: Mutex<Vec<Weak<PluginSlot>>>,
+    /// Resident slots by the digest of their plugin.
+    resident: Mutex<HashMap<String, Vec<Weak<PluginSlot>>>>,
     loads: AtomicU64,
     evictions: AtomicU64,
 }
@@ -35,7 +37,7 @@ impl fmt::Debug for Residency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Residency")
             .field("capacity", &self.capacity)
-            .field("resident", &self.resident_count())
+            .field("resident", &self.resident_count().1)
             .finish_non_exhaustive()
     }
 }
@@ -43,13 +45,15 @@ impl fmt::Debug for Residency {
 /// Counters for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResidencyStats {
-    /// Tenants' plugins in memory now.
+    /// Tenants whose plugin is in memory now.
+    pub tenants: usize,
+    /// Distinct plugins (by digest) those tenants hold.
     pub resident: usize,
     /// The bound on `resident`.
     pub capacity: usize,
     /// Plugins loaded on demand (first event, or after an eviction) so far.
     pub loads: u64,
-    /// Plugins dropped to stay within the bound so far.
+    /// Tenants' plugins dropped to stay within the bound so far.
     pub evictions: u64,
 }
 
@@ -89,49 +93,84 @@ impl Residency {
 
     /// Counters for `/metrics`.
     pub fn stats(&self) -> ResidencyStats {
+        let (tenants, resident) = self.resident_count();
         ResidencyStats {
-            resident: self.resident_count(),
+            tenants,
+            resident,
             capacity: self.capacity,
             loads: self.loads.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
         }
     }
 
-    fn resident_count(&self) -> usize {
+    /// Resident tenants' slots, and the distinct plugins among them.
+    fn resident_count(&self) -> (usize, usize) {
         let resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
-        resident
-            .iter()
-            .filter_map(Weak::upgrade)
-            .filter(|s| s.is_loaded())
-            .count()
+        let mut slots = 0;
+        let mut distinct = 0;
+        for holders in resident.values() {
+            let live = holders
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter(|s| s.is_loaded())
+                .count();
+            slots += live;
+            distinct += usize::from(live > 0);
+        }
+        (slots, distinct)
     }
 
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// Records `slot` as resident and evicts the least recently used others beyond the
-    /// bound.
+    /// Records `slot` as resident and, while more distinct plugins than the bound are
+    /// resident, evicts the least recently used one (from every tenant that holds it:
+    /// tenants sharing a digest share its code, so dropping it from one frees nothing).
+    /// The plugin just admitted is never the one evicted.
     fn admit(&self, slot: &Arc<PluginSlot>) {
+        let Some(digest) = slot.digest() else { return };
         let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
-        resident.retain(|w| w.upgrade().is_some_and(|s| s.is_loaded()));
-        if !resident
+        let holders = resident.entry(digest.to_owned()).or_default();
+        holders.retain(|w| w.strong_count() > 0);
+        if !holders
             .iter()
             .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(slot)))
         {
-            resident.push(Arc::downgrade(slot));
+            holders.push(Arc::downgrade(slot));
         }
+        if resident.len() <= self.capacity {
+            return;
+        }
+        // Over the bound: forget tenants that are gone, then evict.
+        resident.retain(|_, holders| {
+            holders.retain(|w| w.upgrade().is_some_and(|s| s.is_loaded()));
+            !holders.is_empty()
+        });
         while resident.len() > self.capacity {
+            let last_use = |holders: &Vec<Weak<PluginSlot>>| {
+                holders
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .map(|s| s.last_used.load(Ordering::Relaxed))
+                    .max()
+                    .unwrap_or(0)
+            };
             let victim = resident
                 .iter()
-                .enumerate()
-                .filter_map(|(i, w)| w.upgrade().map(|s| (i, s)))
-                .filter(|(_, s)| !Arc::ptr_eq(s, slot))
-                .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed));
-            let Some((i, victim)) = victim else { break };
-            resident.swap_remove(i);
-            victim.unload();
-            self.evictions.fetch_add(1, Ordering::Relaxed);
+                .filter(|(d, _)| d.as_str() != digest)
+                .min_by_key(|(_, holders)| last_use(holders))
+                .map(|(d, _)| d.clone());
+            let Some(victim) = victim else { break };
+            for s in resident
+                .remove(&victim)
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.upgrade())
+            {
+                s.unload();
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -186,8 +225,13 @@ impl PluginSlot {
             return ready;
         }
         let runtime = Arc::clone(&self.residency.runtime);
-        let path = self.path.clone();
         let digest = self.digest.get().cloned();
+        // Shared code needs no I/O: no trip to the blocking pool.
+        if let Some(plugin) = digest.as_deref().and_then(|d| runtime.in_memory(d)) {
+            self.residency.loads.fetch_add(1, Ordering::Relaxed);
+            return self.settle(Ok(plugin));
+        }
+        let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || match digest {
             Some(digest) => runtime.load_version(&digest, &path),
             None => runtime.load_file(&path),

@@ -578,6 +578,11 @@ impl Runtime {
             .map_or(0, |l| l.values().filter(|p| p.strong_count() > 0).count())
     }
 
+    /// The plugin with `digest` if this runtime holds it already (no I/O).
+    pub fn in_memory(&self, digest: &str) -> Option<Plugin> {
+        self.already_loaded(digest)
+    }
+
     fn already_loaded(&self, digest: &str) -> Option<Plugin> {
         let loaded = self.loaded.lock().ok()?;
         let inner = loaded.get(digest)?.upgrade()?;

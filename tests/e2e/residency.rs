@@ -5,10 +5,12 @@
 
 use std::path::Path;
 
-use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM};
+use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM, NUMBER_MASKING_WASM};
 use serde_json::Value;
 
-use crate::support::{Host, IVR_CONFIG, TenantSpec, call_action, call_action_in, event_id};
+use crate::support::{
+    Host, IVR_CONFIG, TenantSpec, call_action, call_action_in, default_fallback, event_id,
+};
 
 fn start(name: &str, max_loaded: usize, ids: &[&str]) -> Host {
     let toml = format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}");
@@ -58,40 +60,87 @@ async fn readyz(host: &Host) -> Value {
         .expect("json")
 }
 
+/// Answers a new call on `tenant`; fails on anything but the plugin's own answer.
+async fn answer(host: &Host, tenant: &str) -> Value {
+    let (status, answer) = host
+        .post(tenant, &call_action(&event_id("lru"), None, None))
+        .await;
+    assert_eq!(status, 200);
+    assert_ne!(
+        answer,
+        default_fallback(),
+        "{tenant} answered with its fallback"
+    );
+    answer
+}
+
 #[tokio::test]
 async fn plugins_load_on_first_event_and_the_least_recently_used_is_evicted() {
-    let host = start("residency-lru", 2, &["t1", "t2", "t3"]);
+    let ivr = |id| TenantSpec {
+        id,
+        toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
+        wasm: Some(Path::new(IVR_WASM)),
+    };
+    let host = Host::start(
+        "residency-lru",
+        "max_loaded_plugins = 2\n",
+        &[
+            ivr("ivr-1"),
+            ivr("ivr-2"),
+            TenantSpec {
+                id: "masking",
+                toml: "sub_accounts = [\"*\"]\n[config]\npool = \"+6568009001=vn-1\"\n".into(),
+                wasm: Some(Path::new(NUMBER_MASKING_WASM)),
+            },
+            TenantSpec {
+                id: "echo",
+                toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}mode = \"echo\"\n"),
+                wasm: Some(Path::new(HOSTILE_WASM)),
+            },
+        ],
+    );
     let ready = readyz(&host).await;
     assert_eq!(
         (ready["tenants"].as_u64(), ready["plugins_loaded"].as_u64()),
-        (Some(3), Some(0)),
-        "{ready}"
+        (Some(4), Some(0)),
+        "nothing loads before its first event: {ready}"
     );
 
-    main_menu(&host, "t1").await;
+    main_menu(&host, "ivr-1").await;
     let text = host.metrics().await;
-    assert!(resident(&text, "t1"));
-    assert!(!resident(&text, "t2"));
+    assert!(resident(&text, "ivr-1") && !resident(&text, "ivr-2"));
     assert_eq!(metric(&text, "callflow_plugin_loads_total"), 1);
 
-    main_menu(&host, "t2").await;
-    main_menu(&host, "t3").await;
+    // Tenants sharing a component share one resident plugin.
+    main_menu(&host, "ivr-2").await;
+    answer(&host, "masking").await;
     let text = host.metrics().await;
-    assert_eq!(metric(&text, "callflow_plugins_resident"), 2);
-    assert_eq!(metric(&text, "callflow_plugin_evictions_total"), 1);
-    assert!(!resident(&text, "t1"), "t1 was the least recently used");
-    assert!(resident(&text, "t2") && resident(&text, "t3"));
+    assert_eq!(metric(&text, "callflow_plugins_resident"), 2, "{text}");
+    assert_eq!(metric(&text, "callflow_tenants_resident"), 3, "{text}");
+    assert_eq!(metric(&text, "callflow_plugin_evictions_total"), 0);
 
-    // t3 is used again, so t2 is now the least recently used.
-    main_menu(&host, "t3").await;
-    main_menu(&host, "t1").await;
+    // A third component: the IVR, least recently used, leaves both its tenants.
+    answer(&host, "echo").await;
     let text = host.metrics().await;
-    assert!(resident(&text, "t1") && resident(&text, "t3"), "{text}");
-    assert!(!resident(&text, "t2"));
-    assert_eq!(metric(&text, "callflow_plugin_loads_total"), 4);
+    assert_eq!(metric(&text, "callflow_plugins_resident"), 2, "{text}");
+    assert!(
+        !resident(&text, "ivr-1") && !resident(&text, "ivr-2"),
+        "{text}"
+    );
+    assert!(resident(&text, "masking") && resident(&text, "echo"));
     assert_eq!(metric(&text, "callflow_plugin_evictions_total"), 2);
-    // The three tenants share one component: one compiled copy in memory.
-    assert_eq!(metric(&text, "callflow_components_in_memory"), 1);
+
+    // masking is used again, so echo is now the least recently used.
+    answer(&host, "masking").await;
+    main_menu(&host, "ivr-1").await;
+    let text = host.metrics().await;
+    assert!(
+        resident(&text, "ivr-1") && resident(&text, "masking"),
+        "{text}"
+    );
+    assert!(!resident(&text, "echo"));
+    assert_eq!(metric(&text, "callflow_plugin_loads_total"), 5);
+    assert_eq!(metric(&text, "callflow_plugin_evictions_total"), 3);
     let failures: u64 = text
         .lines()
         .filter(|l| l.starts_with("callflow_plugin_failures_total"))
