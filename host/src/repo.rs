@@ -21,6 +21,7 @@
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
@@ -68,7 +69,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // Unique per write: two writers of one file (two activations racing) must not share
+    // a temporary file.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
     {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -196,7 +201,9 @@ impl Repo {
         Ok(versions)
     }
 
-    /// Makes `digest` the active version and records it in the history.
+    /// Makes `digest` the active version and records it in the history. The pointer is
+    /// written first: killed in between, the history lacks the new version, and
+    /// rolling back still goes to the one active before it.
     pub fn activate(&self, id: &str, digest: &str) -> io::Result<()> {
         let dir = self.tenant_dir(id);
         let mut history = self.history(id);
@@ -205,8 +212,27 @@ impl Repo {
         let start = history.len().saturating_sub(100);
         let mut text = history[start..].join("\n");
         text.push('\n');
-        write_atomic(&dir.join(HISTORY), text.as_bytes())?;
-        write_atomic(&dir.join(ACTIVE), digest.as_bytes())
+        write_atomic(&dir.join(ACTIVE), digest.as_bytes())?;
+        write_atomic(&dir.join(HISTORY), text.as_bytes())
+    }
+
+    /// Removes the temporary files of writes that never finished (the host was killed
+    /// mid-write): they were never renamed into place, so nothing refers to them.
+    /// Call it at start, before anything writes.
+    pub fn remove_unfinished_writes(&self, id: &str) {
+        let dir = self.tenant_dir(id);
+        for sub in [dir.clone(), dir.join(VERSIONS), dir.join(SERVED)] {
+            let Ok(entries) = fs::read_dir(&sub) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 
     /// The active version's digest, if one was activated and is stored.

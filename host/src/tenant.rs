@@ -391,6 +391,7 @@ impl Registry {
             .collect();
         ids.sort();
         for id in ids {
+            self.repo.remove_unfinished_writes(&id);
             match self.load(&id, Load::Lazy) {
                 Ok(Reloaded::Loaded(tenant)) => {
                     if let Some(e) = tenant.plugin.error() {
