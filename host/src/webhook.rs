@@ -158,6 +158,15 @@ async fn invoke(
     event: &Event,
     cost: &mut Option<(u64, Duration)>,
 ) -> Result<Bytes, Failure> {
+    // The tenant's limits first: a flood over them costs no load and no pin.
+    let limits = tenant.config.limits;
+    if !tenant.state.fuel_available(limits.fuel_per_second) {
+        return Err(Failure::FuelRate(limits.fuel_per_second));
+    }
+    let _slot = tenant
+        .state
+        .try_acquire(limits.max_concurrency)
+        .ok_or(Failure::Busy(limits.max_concurrency))?;
     // A call stays on the version that answered its first event, across reloads.
     let pinned = event.session_id().and_then(|s| tenant.state.pins.get(s));
     let plugin = match pinned {
@@ -171,14 +180,6 @@ async fn invoke(
         }
     };
     Span::current().record("version", plugin.digest());
-    let limits = tenant.config.limits;
-    if !tenant.state.fuel_available(limits.fuel_per_second) {
-        return Err(Failure::FuelRate(limits.fuel_per_second));
-    }
-    let _slot = tenant
-        .state
-        .try_acquire(limits.max_concurrency)
-        .ok_or(Failure::Busy(limits.max_concurrency))?;
     let ctx = InvokeContext {
         tenant: Arc::clone(&tenant.id),
         config: Arc::clone(&tenant.config.config),
