@@ -162,44 +162,67 @@ fn kv_error(err: StoreError) -> kv::KvError {
     }
 }
 
-// The store is synchronous (redb commits before returning). These calls run on the
-// invoking task's thread, inside the plugin's fuel and deadline budget.
+impl HostState {
+    /// Runs a store write on tokio's blocking pool: a commit waits for its fsync, which
+    /// must not hold up the other events on this worker. The plugin waits (its fuel does
+    /// not run meanwhile; its deadline is checked when it resumes).
+    async fn write<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn KvStore, &str) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, kv::KvError> {
+        let kv = Arc::clone(&self.kv);
+        let tenant = Arc::clone(&self.tenant);
+        tokio::task::spawn_blocking(move || op(&*kv, &tenant))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Unavailable(format!(
+                    "the store task failed: {e}"
+                )))
+            })
+            .map_err(kv_error)
+    }
+}
+
+// Reads come from redb's memory map and return at once; writes commit durably, off the
+// worker thread.
 impl kv::Host for HostState {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv::KvError> {
         self.kv.get(&self.tenant, &key).map_err(kv_error)
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), kv::KvError> {
-        self.kv
-            .set(
-                &self.tenant,
-                &key,
-                &value,
-                ttl_ms.map(Duration::from_millis),
-            )
-            .map_err(kv_error)
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), kv::KvError> {
+        self.write(move |kv, tenant| {
+            kv.set(tenant, &key, &value, ttl_ms.map(Duration::from_millis))
+        })
+        .await
     }
 
-    fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
-        self.kv.delete(&self.tenant, &key).map_err(kv_error)
+    async fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
+        self.write(move |kv, tenant| kv.delete(tenant, &key)).await
     }
 
-    fn compare_and_swap(
+    async fn compare_and_swap(
         &mut self,
         key: String,
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::KvError> {
-        self.kv
-            .compare_and_swap(
-                &self.tenant,
+        self.write(move |kv, tenant| {
+            kv.compare_and_swap(
+                tenant,
                 &key,
                 expected.as_deref(),
                 new.as_deref(),
                 ttl_ms.map(Duration::from_millis),
             )
-            .map_err(kv_error)
+        })
+        .await
     }
 }
 
@@ -445,20 +468,27 @@ mod tests {
         assert_eq!(config::Host::get(&mut h, "HOME".into()), None);
     }
 
-    #[test]
-    fn kv_calls_are_scoped_to_the_tenant() {
+    #[tokio::test]
+    async fn kv_calls_are_scoped_to_the_tenant() {
         let (_dir, kv) = kv_store();
         let mut acme = host("acme", &kv, &[]);
         let mut globex = host("globex", &kv, &[]);
-        kv::Host::set(&mut acme, "n".into(), b"1".to_vec(), None).expect("set");
+        kv::Host::set(&mut acme, "n".into(), b"1".to_vec(), None)
+            .await
+            .expect("set");
         assert_eq!(kv::Host::get(&mut globex, "n".into()).expect("get"), None);
         assert_eq!(
             kv::Host::get(&mut acme, "n".into()).expect("get"),
             Some(b"1".to_vec())
         );
-        assert!(!kv::Host::delete(&mut globex, "n".into()).expect("delete"));
+        assert!(
+            !kv::Host::delete(&mut globex, "n".into())
+                .await
+                .expect("delete")
+        );
         assert!(
             kv::Host::compare_and_swap(&mut acme, "n".into(), Some(b"1".to_vec()), None, None)
+                .await
                 .expect("cas")
         );
         assert_eq!(kv::Host::get(&mut acme, "n".into()).expect("get"), None);
@@ -466,26 +496,34 @@ mod tests {
         assert_eq!(kv.get("globex", "n").expect("get"), None);
     }
 
-    #[test]
-    fn kv_ttl_is_passed_in_milliseconds() {
+    #[tokio::test]
+    async fn kv_ttl_is_passed_in_milliseconds() {
         let (_dir, kv) = kv_store();
         let mut h = host("acme", &kv, &[]);
-        kv::Host::set(&mut h, "k".into(), b"v".to_vec(), Some(0)).expect("set");
+        kv::Host::set(&mut h, "k".into(), b"v".to_vec(), Some(0))
+            .await
+            .expect("set");
         assert_eq!(kv::Host::get(&mut h, "k".into()).expect("get"), None);
-        kv::Host::set(&mut h, "k".into(), b"v".to_vec(), Some(60_000)).expect("set");
+        kv::Host::set(&mut h, "k".into(), b"v".to_vec(), Some(60_000))
+            .await
+            .expect("set");
         assert_eq!(
             kv::Host::get(&mut h, "k".into()).expect("get"),
             Some(b"v".to_vec())
         );
     }
 
-    #[test]
-    fn kv_store_errors_become_kv_errors() {
+    #[tokio::test]
+    async fn kv_store_errors_become_kv_errors() {
         let (_dir, kv) = kv_store();
         let mut h = host("acme", &kv, &[]);
-        let err = kv::Host::set(&mut h, "k".repeat(2000), b"v".to_vec(), None).expect_err("big");
+        let err = kv::Host::set(&mut h, "k".repeat(2000), b"v".to_vec(), None)
+            .await
+            .expect_err("big");
         assert!(matches!(err, kv::KvError::TooLarge(m) if m.contains("key")));
-        let err = kv::Host::set(&mut h, "k".into(), vec![0; 70_000], None).expect_err("big");
+        let err = kv::Host::set(&mut h, "k".into(), vec![0; 70_000], None)
+            .await
+            .expect_err("big");
         assert!(matches!(err, kv::KvError::TooLarge(m) if m.contains("value")));
     }
 
