@@ -12,12 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callflow_host::config::HostConfig;
-use callflow_host::repo::Repo;
-use callflow_host::runtime::{Runtime, RuntimeConfig};
-use callflow_host::store::{KvStore, RedbStore};
-use callflow_host::tenant::Registry;
-use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM};
+use callflow_server::Server;
+use callflow_server::config::{Overrides, ServerConfig};
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
 use callflow_tests::load::{self, Report, Target};
 
 const BODY: &str = r#"{"namespace":"VOICE","eventType":"CALL_ACTION","payload":{"eventId":"EVENT","callId":"c","sessionId":"SESSION","subAccountId":"8x8_test","callStatus":"CALL_RECEIVED","callDirection":"INBOUND","callType":"PSTN","source":"+6591178965","destination":"+6568332048","callDuration":0,"sipCode":200,"timestamp":"2026-01-06T10:17:19.375Z"}}"#;
@@ -73,27 +70,22 @@ fn main() {
         .build()
         .expect("server runtime");
     let addr = server.block_on(async {
-        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&data.join("kv.redb")).expect("store"));
-        let runtime = Arc::new(
-            Runtime::new(RuntimeConfig {
-                cache_dir: Some(data.join("compiled")),
-                ..RuntimeConfig::default()
-            })
-            .expect("runtime"),
-        );
-        let repo = Repo::open(&data.join("tenants")).expect("repo");
-        let registry = Arc::new(Registry::new(runtime, HostConfig::default(), repo));
-        registry.load_all().expect("tenants");
-        let app = callflow_host::app(callflow_host::AppState {
-            registry,
-            kv,
-            admin: callflow_host::admin::AdminAuth::default(),
-        });
+        let config = ServerConfig::load(
+            None,
+            Overrides {
+                data_dir: Some(data.clone()),
+                tenants_dir: Some(data.join("tenants")),
+                watch: Some(false),
+                ..Overrides::default()
+            },
+        )
+        .expect("config");
+        let server = Server::new(config).expect("server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(server.run(listener, std::future::pending()));
         addr
     });
     let duration = Duration::from_secs(seconds);

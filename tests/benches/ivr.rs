@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use callflow_host::config::HostConfig;
-use callflow_host::runtime::{InvokeContext, Limits, Runtime, RuntimeConfig};
-use callflow_host::store::{KvStore, RedbStore};
-use callflow_host::tenant::Registry;
-use callflow_tests::artifacts::IVR_WASM;
+use callflow_server::Server;
+use callflow_server::config::{Overrides, ServerConfig};
+use callflow_server::runtime::{InvokeContext, Limits, Runtime, RuntimeConfig};
+use callflow_server::store::{KvStore, RedbStore};
+use callflow_test_artifacts::IVR_WASM;
 use callflow_tests::load;
 
 const BODY: &str = r#"{"namespace":"VOICE","eventType":"CALL_ACTION","description":"Action request of a call","payload":{"eventId":"EVENT","callId":"e1ff6a14-eae8-11f0-baa6-c93abb37794a","sessionId":"e1ff6a15-eae8-11f0-baa6-c147150ab00e","subAccountId":"8x8_test","callStatus":"ACTION_COMPLETED","callDirection":"INBOUND","callType":"PSTN","source":"+6591178965","destination":"+6568332048","sourceFormat":"MSISDN","destinationFormat":"MSISDN","sourceCountryCode":"SG","destinationCountryCode":"SG","callDuration":0,"sipCode":200,"timestamp":"2026-01-06T10:17:19.375Z","clientActionId":"main_menu","eventData":{"dtmf":"1"}}}"#;
@@ -153,7 +153,7 @@ fn main() {
                 let start = Instant::now();
                 let event = callflow_wire::parse_webhook(BODY.as_bytes()).expect("event");
                 let outcome = runtime.invoke(&plugin, ctx, &event).await.expect("invoke");
-                let body = callflow_host::callflow::answer(outcome.callflow).expect("valid");
+                let body = callflow_server::callflow::answer(outcome.callflow).expect("valid");
                 v.push(start.elapsed());
                 std::hint::black_box(body);
             }
@@ -190,19 +190,22 @@ fn main() {
         .enable_all()
         .build()
         .expect("server rt");
-    let repo = callflow_host::repo::Repo::open(&data.join("tenants")).expect("repo");
-    let registry = Arc::new(Registry::new(
-        Arc::clone(&runtime),
-        HostConfig::default(),
-        repo,
-    ));
-    registry.load_all().expect("load");
+    let server_config = ServerConfig::load(
+        None,
+        Overrides {
+            data_dir: Some(data.to_owned()),
+            tenants_dir: Some(data.join("tenants")),
+            watch: Some(false),
+            ..Overrides::default()
+        },
+    )
+    .expect("config");
+    let host = Server::builder(server_config)
+        .runtime(Arc::clone(&runtime))
+        .kv(Arc::clone(&kv))
+        .build()
+        .expect("server");
     let (wasm_addr, native_addr) = server.block_on(async {
-        let app = callflow_host::app(callflow_host::AppState {
-            registry,
-            kv: Arc::clone(&kv),
-            admin: callflow_host::admin::AdminAuth::default(),
-        });
         let wasm = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -213,7 +216,7 @@ fn main() {
             wasm.local_addr().expect("addr"),
             native.local_addr().expect("addr"),
         );
-        tokio::spawn(async move { axum::serve(wasm, app).await });
+        tokio::spawn(host.run(wasm, std::future::pending()));
         let config = Arc::clone(&config);
         let native_app = axum::Router::new().route(
             "/v1/tenants/{tenant}/webhooks/voice",

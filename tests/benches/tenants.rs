@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callflow_host::config::HostConfig;
-use callflow_host::repo::Repo;
-use callflow_host::runtime::{Runtime, RuntimeConfig};
-use callflow_host::store::{KvStore, RedbStore};
-use callflow_host::tenant::{Registry, Tenant};
-use callflow_tests::artifacts::IVR_WASM;
+use callflow_server::Server;
+use callflow_server::config::{HostConfig, Overrides, ServerConfig};
+use callflow_server::runtime::{Runtime, RuntimeConfig};
+use callflow_server::store::KvStore;
+use callflow_server::tenant::{Registry, Tenant};
+use callflow_test_artifacts::IVR_WASM;
 
 const BODY: &str = r#"{"namespace":"VOICE","eventType":"CALL_ACTION","payload":{"eventId":"EVENT","callId":"c","sessionId":"EVENT-s","subAccountId":"8x8_test","callStatus":"CALL_RECEIVED","callDirection":"INBOUND","callType":"PSTN","source":"+6591178965","destination":"+6568332048","callDuration":0,"sipCode":200,"timestamp":"2026-01-06T10:17:19.375Z"}}"#;
 
@@ -107,14 +107,29 @@ struct Bench {
 
 impl Bench {
     fn start(dir: &Path, cache: &Path, host: HostConfig) -> (Self, Duration) {
-        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&dir.join("kv.redb")).expect("store"));
-        let runtime = Arc::new(Runtime::new(runtime_config(cache)).expect("runtime"));
-        let repo = Repo::open(&dir.join("tenants")).expect("repo");
-        let registry = Arc::new(Registry::new(runtime, host, repo));
+        let mut config = ServerConfig::load(
+            None,
+            Overrides {
+                data_dir: Some(dir.to_owned()),
+                tenants_dir: Some(dir.join("tenants")),
+                watch: Some(false),
+                ..Overrides::default()
+            },
+        )
+        .expect("config");
+        config.host = host;
+        config.runtime.cache_dir = Some(cache.to_owned());
         let start = Instant::now();
-        let problems = registry.load_all().expect("load");
+        let server = Server::new(config).expect("server");
         let took = start.elapsed();
-        assert!(problems.is_empty(), "{problems:?}");
+        let registry = Arc::clone(server.registry());
+        let kv = Arc::clone(server.kv());
+        let failed: Vec<_> = registry
+            .all()
+            .into_iter()
+            .filter(|t| t.plugin.error().is_some())
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -139,7 +154,7 @@ impl Bench {
     async fn post(&self, tenant: &Arc<Tenant>, n: usize) -> Duration {
         let body = BODY.replace("EVENT", &format!("{}-{n}", tenant.id));
         let start = Instant::now();
-        let answer = callflow_host::webhook::handle(
+        let answer = callflow_server::webhook::handle(
             self.registry.runtime(),
             &self.kv,
             tenant,
@@ -155,7 +170,7 @@ impl Bench {
         );
         // The call ends, as 8x8 reports it: its version is no longer pinned.
         let summary = SUMMARY.replace("EVENT", &format!("{}-{n}", tenant.id));
-        callflow_host::webhook::handle(
+        callflow_server::webhook::handle(
             self.registry.runtime(),
             &self.kv,
             tenant,
@@ -261,7 +276,7 @@ fn distinct_components(data: &Path, wasm: &[u8], count: usize) {
     let compiler = Runtime::new(runtime_config(&cache)).expect("runtime");
     for i in 0..count {
         if compiler
-            .cache_path(&callflow_host::repo::digest(&variant(wasm, i)))
+            .cache_path(&callflow_server::tenant::repo::digest(&variant(wasm, i)))
             .is_none_or(|p| !p.exists())
         {
             compiler.load(&variant(wasm, i)).expect("compile");

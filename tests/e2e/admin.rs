@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM};
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
 use serde_json::Value;
 
 use crate::support::{Host, IVR_CONFIG, OPERATOR_TOKEN, TenantSpec, call_action, event_id};
@@ -19,7 +19,7 @@ fn acme_toml() -> String {
 }
 
 fn sha256_hex(s: &str) -> String {
-    callflow_host::repo::digest(s.as_bytes())
+    callflow_server::tenant::repo::digest(s.as_bytes())
 }
 
 fn start(name: &str) -> Host {
@@ -150,7 +150,7 @@ async fn upload_activate_and_roll_back_over_http() {
 }
 
 fn sha256_hex_bytes(b: &[u8]) -> String {
-    callflow_host::repo::digest(b)
+    callflow_server::tenant::repo::digest(b)
 }
 
 #[tokio::test]
@@ -402,6 +402,55 @@ async fn dry_run_answers_without_touching_the_live_tenant() {
         "{run}"
     );
     assert!(run["fuel_used"].as_u64().unwrap_or(0) > 0, "{run}");
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_to_a_scratch_store_and_leaves_the_live_one_untouched() {
+    // A counter: the hostile plugin in `kv` mode adds one to the tenant's `count` and
+    // says it.
+    let host = Host::start(
+        "admin-dry-run-store",
+        "",
+        &[TenantSpec {
+            id: "counter",
+            toml: format!(
+                "sub_accounts = [\"*\"]\nadmin_token_sha256 = \"{}\"\n[config]\nmode = \"kv\"\n",
+                sha256_hex(ACME_TOKEN)
+            ),
+            wasm: Some(Path::new(HOSTILE_WASM)),
+        }],
+    );
+    let said = |answer: &Value| answer["callflow"][0]["params"]["text"].clone();
+    assert_eq!(said(&greeting(&host, "counter").await), "count 1");
+    let hostile = std::fs::read(HOSTILE_WASM).expect("hostile");
+    let (status, v) = call(
+        &host,
+        reqwest::Method::POST,
+        "/v1/admin/tenants/counter/versions?activate=false",
+        Some(ACME_TOKEN),
+        hostile,
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let path = format!(
+        "/v1/admin/tenants/counter/versions/{}/dry-run",
+        v["digest"].as_str().expect("digest")
+    );
+    for _ in 0..3 {
+        let (status, run) = call(
+            &host,
+            reqwest::Method::POST,
+            &path,
+            Some(ACME_TOKEN),
+            call_action(&event_id("dry"), None, None).into_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "{run}");
+        // Each dry run starts from an empty store of its own, and writes to it.
+        assert_eq!(said(&run["result"]["answer"]), "count 1", "{run}");
+    }
+    // The live count went on from where the live tenant left it.
+    assert_eq!(said(&greeting(&host, "counter").await), "count 2");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM};
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
 use serde_json::Value;
 
 use crate::support::{Host, IVR_CONFIG, TenantSpec};
@@ -46,6 +46,11 @@ fn host() -> &'static Host {
                 tenant(
                     "spin",
                     "[limits]\nfuel = 100000000000\ntimeout_ms = 30\n[config]\nmode = \"spin\"\n",
+                ),
+                // Burns its whole 10M budget per request; may burn 30M a second.
+                tenant(
+                    "burner",
+                    "[limits]\nfuel = 10000000\nfuel_per_second = 30000000\n[config]\nmode = \"loop\"\n",
                 ),
                 tenant(
                     "slow",
@@ -232,4 +237,50 @@ async fn requests_over_the_tenants_concurrency_cap_get_429() {
     assert_eq!(second.0, 429, "{}", second.2);
     assert_eq!(second.2["code"], "concurrency_limit");
     assert_eq!(second.1["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn a_tenant_flooding_its_api_is_held_to_its_fuel_rate_while_its_neighbour_answers() {
+    // Each request burns the burner's whole 10M budget; its rate is 30M a second, so a
+    // flood is refused within a few requests, and for as long as it lasts.
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let (status, headers, body) = call("GET", "burner", "/work", Some("test-key"), "").await;
+        if status == 429 {
+            assert_eq!(body["code"], "fuel_rate_limit", "{body}");
+            assert_eq!(
+                headers.get("retry-after").map(|v| v.as_bytes()),
+                Some(&b"1"[..])
+            );
+        } else {
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (500, Some("plugin_failed")),
+                "{body}"
+            );
+        }
+        statuses.push(status);
+    }
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    let ran = statuses.len() - refused;
+    // 40 requests in well under a second: at most the bucket (3) plus what refills.
+    assert!(refused >= 30, "refused {refused} of 40: {statuses:?}");
+    assert!(ran >= 3, "the first ones run: {statuses:?}");
+    // The neighbour's calls are answered by its plugin all along.
+    let (status, answer) = host()
+        .post(
+            "ivr",
+            &crate::support::call_action(&crate::support::event_id("neighbour"), None, None),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["clientActionId"], "main_menu", "{answer}");
+    // The refusals are counted like a webhook's.
+    let metrics = host().metrics().await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            "callflow_plugin_failures_total{tenant=\"burner\",reason=\"fuel_rate_limit\"}"
+        ) && !l.ends_with(" 0")),
+        "{metrics}"
+    );
 }

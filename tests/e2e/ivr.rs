@@ -8,22 +8,25 @@ use serde_json::Value;
 
 use crate::support::{assert_json_file, call_action_in, event_id, shared};
 
-#[tokio::test]
-async fn every_step_of_the_tree_answers_as_the_seed_says() {
-    let host = shared();
-    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/ivr");
-    let mut dirs: Vec<_> = std::fs::read_dir(&cases)
-        .expect("cases dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    dirs.sort();
-    assert!(!dirs.is_empty());
-    for dir in dirs {
-        let request = std::fs::read_to_string(dir.join("request.json")).expect("request.json");
-        let (status, answer) = host.post("ivr", &request).await;
-        assert_eq!(status, 200, "{}: {answer}", dir.display());
-        assert_json_file(&dir.join("response.json"), &answer);
+/// One step of the tree: the case folder's call action gets the callflow it holds.
+async fn step_answers_as_the_seed_says(dir: &Path) {
+    let request = std::fs::read_to_string(dir.join("request.json")).expect("request.json");
+    let (status, answer) = shared().post("ivr", &request).await;
+    assert_eq!(status, 200, "{}: {answer}", dir.display());
+    assert_json_file(&dir.join("response.json"), &answer);
+}
+
+/// Every step of the tree, one test per case folder (named after it).
+mod cases {
+    macro_rules! case {
+        ($name:ident, $dir:expr) => {
+            #[tokio::test]
+            async fn $name() {
+                super::step_answers_as_the_seed_says(std::path::Path::new($dir)).await;
+            }
+        };
     }
+    callflow_test_artifacts::foreach_ivr_case!(case);
 }
 
 /// Follows the IVR as a caller would: each answer's `clientActionId` goes into the next

@@ -1,5 +1,6 @@
-//! End-to-end tests: a real host on a loopback socket, real plugins built from source by
-//! `build.rs`, real HTTP. One binary, one module per concern.
+//! The proof, one binary, one module per concern: a real host on a loopback socket, real
+//! plugins built from source (`callflow-test-artifacts`), real HTTP; and the sandbox in
+//! process (`runtime`). Each case folder under `tests/cases` is a test of its own.
 
 mod support;
 
@@ -23,6 +24,8 @@ mod masking;
 mod reload;
 /// Plugins load on first event; the least recently used are evicted beyond the bound.
 mod residency;
+/// The sandbox in process, no HTTP: limits, failures, isolation, loading, the cache.
+mod runtime;
 /// Every webhook sample of the seed and of 8x8's docs (`tests/cases/webhooks`).
 mod samples;
 /// `callflow-host new`: a fresh plugin crate builds, passes its tests, takes a call.

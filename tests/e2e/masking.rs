@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use callflow_tests::artifacts::NUMBER_MASKING_WASM;
+use callflow_test_artifacts::NUMBER_MASKING_WASM;
 use serde_json::{Value, json};
 
 use crate::api::TEST_KEY_SHA256;

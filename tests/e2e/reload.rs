@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use callflow_host::repo::write_atomic;
-use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM};
+use callflow_server::tenant::repo::write_atomic;
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
 
 use crate::support::{Host, IVR_CONFIG, TenantSpec, call_action, call_action_in, event_id};
 

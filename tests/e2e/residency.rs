@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM, NUMBER_MASKING_WASM};
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM, NUMBER_MASKING_WASM};
 use serde_json::Value;
 
 use crate::support::{
@@ -220,7 +220,7 @@ async fn an_evicted_tenant_comes_back_with_the_version_it_served() {
     std::fs::copy(HOSTILE_WASM, host.dir.join("tenants/a/plugin.wasm")).expect("overwrite");
     // Nor may it lean on the compiled copy (another test may write it back meanwhile,
     // which only makes this check weaker, never wrong).
-    let ivr = callflow_host::repo::digest(&std::fs::read(IVR_WASM).expect("ivr"));
+    let ivr = callflow_server::tenant::repo::digest(&std::fs::read(IVR_WASM).expect("ivr"));
     if let Some(compiled) = host.registry.runtime().cache_path(&ivr) {
         let _ = std::fs::remove_file(compiled);
     }

@@ -14,9 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use callflow_host::runtime::{Runtime, RuntimeConfig};
 use callflow_host::simulate::{self, Args};
-use callflow_tests::artifacts::{IVR_WASM, NUMBER_MASKING_WASM};
+use callflow_server::runtime::{Runtime, RuntimeConfig};
+use callflow_test_artifacts::{IVR_WASM, NUMBER_MASKING_WASM};
 use serde_json::{Value, json};
 
 use crate::api::TEST_KEY_SHA256;
@@ -70,28 +70,44 @@ const IVR_ARGS: [&str; 4] = [
     "representative_number=+6587654321",
 ];
 
-#[tokio::test]
-async fn every_path_of_the_ivr_tree_plays_as_its_golden_transcript() {
-    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/simulate/ivr");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&cases)
-        .expect("cases/simulate")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    dirs.sort();
-    assert!(dirs.len() >= 15, "every path of the tree: {}", dirs.len());
-    for dir in &dirs {
-        let args = std::fs::read_to_string(dir.join("args")).expect("args");
-        let mut words = vec![IVR_WASM, "--no-costs"];
-        words.extend(args.split_whitespace());
-        let (out, status) = simulate(&words).await;
-        assert_text_file(&dir.join("transcript.txt"), &out);
-        // The transcript's last line names the exit status; hold it to that.
-        assert!(
-            out.trim_end().ends_with(&format!("(exit status {status})")),
-            "{}: {out}",
-            dir.display()
-        );
+/// One call of the IVR tree plays as its folder's golden transcript.
+async fn call_plays_as_its_golden_transcript(dir: &Path) {
+    let args = std::fs::read_to_string(dir.join("args")).expect("args");
+    let mut words = vec![IVR_WASM, "--no-costs"];
+    words.extend(args.split_whitespace());
+    let (out, status) = simulate(&words).await;
+    assert_text_file(&dir.join("transcript.txt"), &out);
+    // The transcript's last line names the exit status; hold it to that.
+    assert!(
+        out.trim_end().ends_with(&format!("(exit status {status})")),
+        "{}: {out}",
+        dir.display()
+    );
+}
+
+/// Every path of the IVR tree, one test per case folder (named after it).
+mod ivr_cases {
+    macro_rules! case {
+        ($name:ident, $dir:expr) => {
+            #[tokio::test]
+            async fn $name() {
+                super::call_plays_as_its_golden_transcript(std::path::Path::new($dir)).await;
+            }
+        };
     }
+    callflow_test_artifacts::foreach_simulate_ivr_case!(case);
+}
+
+#[test]
+fn the_golden_transcripts_walk_every_path_of_the_tree() {
+    let mut count = 0;
+    macro_rules! count {
+        ($name:ident, $dir:expr) => {
+            count += 1;
+        };
+    }
+    callflow_test_artifacts::foreach_simulate_ivr_case!(count);
+    assert!(count >= 15, "every path of the tree: {count}");
 }
 
 #[tokio::test]

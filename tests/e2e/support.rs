@@ -5,13 +5,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use callflow_host::config::HostConfig;
-use callflow_host::repo::Repo;
-use callflow_host::runtime::{Runtime, RuntimeConfig};
-use callflow_host::store::{KvStore, RedbStore};
-use callflow_host::tenant::Registry;
-use callflow_host::{AppState, app};
-use callflow_tests::artifacts::{HOSTILE_WASM, IVR_WASM};
+use callflow_server::Server;
+use callflow_server::config::{Overrides, ServerConfig};
+use callflow_server::store::{KvStore, RedbStore};
+use callflow_server::tenant::Registry;
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
 use serde_json::Value;
 
 /// A host serving a tenants directory on 127.0.0.1, on its own thread and runtime so
@@ -54,9 +52,21 @@ impl Host {
             }
         }
         std::fs::write(dir.join("host.toml"), host_toml).expect("host.toml");
-        let host_config = HostConfig::load(&dir.join("host.toml")).expect("host config");
+        let mut config = ServerConfig::load(
+            Some(&dir.join("host.toml")),
+            Overrides {
+                data_dir: Some(dir.clone()),
+                tenants_dir: Some(tenants_dir),
+                watch: Some(false),
+                admin_token: Some(OPERATOR_TOKEN.to_owned()),
+                ..Overrides::default()
+            },
+        )
+        .expect("host config");
+        // Shared by every test host: a component compiles once per run.
+        config.runtime.cache_dir =
+            Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-compiled"));
         let (tx, rx) = std::sync::mpsc::channel();
-        let data = dir.clone();
         std::thread::Builder::new()
             .name("test-host".into())
             .spawn(move || {
@@ -70,41 +80,22 @@ impl Host {
                     // test still holds its file (redb locks it).
                     let kv_file = format!("kv-{}.redb", event_id("start"));
                     let kv: Arc<dyn KvStore> =
-                        Arc::new(RedbStore::open(&data.join(kv_file)).expect("store"));
-                    let runtime = Arc::new(
-                        Runtime::new(RuntimeConfig {
-                            // Shared by every test host: a component compiles once per run.
-                            cache_dir: Some(
-                                Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-compiled"),
-                            ),
-                            ..RuntimeConfig::default()
-                        })
-                        .expect("wasm runtime"),
-                    );
-                    let repo = Repo::open(&data.join("tenants")).expect("tenants dir");
-                    let registry = Arc::new(Registry::new(runtime, host_config, repo));
-                    registry.load_all().expect("tenants dir");
+                        Arc::new(RedbStore::open(&config.data_dir.join(kv_file)).expect("store"));
+                    let server = Server::builder(config).kv(kv).build().expect("server");
                     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                         .await
                         .expect("bind");
                     let addr = listener.local_addr().expect("addr");
                     tx.send((
                         addr,
-                        Arc::clone(&registry),
+                        Arc::clone(server.registry()),
                         tokio::runtime::Handle::current(),
                     ))
                     .expect("report address");
-                    axum::serve(
-                        listener,
-                        app(AppState {
-                            registry,
-                            kv,
-                            admin: callflow_host::admin::AdminAuth::new(Some(OPERATOR_TOKEN)),
-                        })
-                        .into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .await
-                    .expect("serve");
+                    server
+                        .run(listener, std::future::pending())
+                        .await
+                        .expect("serve");
                 });
             })
             .expect("host thread");
@@ -122,7 +113,7 @@ impl Host {
         let registry = Arc::clone(&self.registry);
         let (tx, rx) = std::sync::mpsc::channel();
         self.handle.spawn(async move {
-            let watch = callflow_host::reload::watch(registry).expect("watch");
+            let watch = callflow_server::tenant::reload::watch(registry).expect("watch");
             tx.send(()).expect("started");
             // Keep watching for the life of the host.
             std::future::pending::<()>().await;
@@ -352,7 +343,7 @@ pub fn event_id(tag: &str) -> String {
 
 /// The tenant's fallback as the caller gets it by default.
 pub fn default_fallback() -> Value {
-    serde_json::from_str(&callflow_host::config::default_fallback().to_json()).expect("json")
+    serde_json::from_str(&callflow_server::config::default_fallback().to_json()).expect("json")
 }
 
 /// Compares `actual` with the JSON file at `path`, or writes it when `BLESS=1`.

@@ -1,8 +1,6 @@
 //! Support for callflow-host's tests and benchmarks.
 //!
-//! - [`artifacts`]: the guest plugins, built from source by `build.rs` for
-//!   `wasm32-wasip2` (the IVR from `plugins/ivr`, number masking from
-//!   `plugins/number-masking`, the misbehaving plugin from `tests/guests/hostile`).
+//! - [`load`]: the benchmarks' load generator.
 //! - [`native_ivr`]: the IVR's decision made natively, the baseline the component is
 //!   measured against.
 //!
@@ -15,11 +13,6 @@ use callflow_sdk::{Context, Host, KvError, Level, Plugin, PluginError};
 use callflow_wire::{Callflow, Event};
 
 pub mod load;
-
-/// Paths of the guest components `build.rs` built.
-pub mod artifacts {
-    include!(concat!(env!("OUT_DIR"), "/gen.rs"));
-}
 
 /// Runs the IVR's own code natively on `event` with the tenant configuration `config`:
 /// no wasm, no conversions, an empty store and no logging. Errors when the IVR gives no

@@ -7,7 +7,7 @@
 //!   8x8's three documented shapes, numbers with or without `+`.
 //! - [`callflow`]: callflows out, serialised in 8x8's exact JSON (unset optional params
 //!   are omitted, never `null`).
-//! - [`rules`]: what 8x8 accepts, from `CALLFLOW-RULES.md`; nothing that breaks a rule
+//! - [`rules`]: what 8x8 accepts, as `docs/callflow-rules.md` describes them; nothing that breaks a rule
 //!   may reach the platform.
 //! - [`number`]: E.164 normalisation shared by all of the above.
 //! - [`platform`]: 8x8's side of a whole call (the webhooks it sends, what it does with

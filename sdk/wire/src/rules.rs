@@ -1,4 +1,5 @@
-//! What 8x8 accepts in a callflow (`CALLFLOW-RULES.md`), checked before anything leaves.
+//! What 8x8 accepts in a callflow, checked before anything leaves (`docs/callflow-rules.md`
+//! is the reader's version).
 //!
 //! Each [`Violation`] carries the 8x8 error code the platform would have answered with
 //! (0 for rules of our own), the JSON path of the offending value, and a message that

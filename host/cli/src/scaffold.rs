@@ -1,0 +1,302 @@
+//! `callflow-host new <name>`: a plugin crate that builds for `wasm32-wasip2` and passes
+//! its own native tests out of the box.
+//!
+//! Owns: the crate's templates (`scaffold/template/`, embedded in the binary), choosing
+//! how the crate reaches the SDK, and writing the files. The crate depends on
+//! `callflow-sdk` by path, since the SDK is not published: the SDK of the checkout this
+//! binary was built from, or `--sdk`. Inside that checkout the path is relative (the
+//! checkout can move); elsewhere it is absolute. The crate is a workspace of its own, so
+//! that it builds wherever it lives, even inside another workspace's directory, and its
+//! `Cargo.lock` starts as the checkout's, so it builds with the versions the SDK is
+//! tested with.
+//!
+//! Must not: overwrite anything (an existing directory is an error), or build anything.
+
+use std::path::{Component, Path, PathBuf};
+
+/// `callflow-host new`'s arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The crate's name: letters, digits, `-` and `_`, starting with a letter.
+    pub name: String,
+    /// Where to create it: the crate is `DIR/<name>` [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// The `callflow-sdk` crate to depend on [default: the SDK of the checkout this
+    /// callflow-host was built from].
+    #[arg(long, value_name = "DIR")]
+    pub sdk: Option<PathBuf>,
+}
+
+/// Why the crate was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    /// The name is not a crate name.
+    #[error(
+        "{0:?} is not a usable crate name: use letters, digits, `-` and `_`, starting with a letter (at most 64)"
+    )]
+    InvalidName(String),
+    /// Something is already there.
+    #[error("{0} already exists; pick another name or --path")]
+    Exists(PathBuf),
+    /// No SDK where one was expected.
+    #[error(
+        "no callflow-sdk crate at {0}; pass --sdk with the `sdk` directory of a callflow-host checkout"
+    )]
+    NoSdk(PathBuf),
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ScaffoldError + '_ {
+    move |source| ScaffoldError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The files of a new crate: path in the crate, template.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        include_str!("scaffold/template/Cargo.toml.tmpl"),
+    ),
+    ("src/lib.rs", include_str!("scaffold/template/lib.rs.tmpl")),
+    (
+        "rust-toolchain.toml",
+        include_str!("scaffold/template/rust-toolchain.toml.tmpl"),
+    ),
+    (
+        "tenant.toml",
+        include_str!("scaffold/template/tenant.toml.tmpl"),
+    ),
+    (
+        "README.md",
+        include_str!("scaffold/template/README.md.tmpl"),
+    ),
+    (
+        ".gitignore",
+        include_str!("scaffold/template/gitignore.tmpl"),
+    ),
+];
+
+/// A crate `new` created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its library's name (the component is `<lib_name>.wasm`).
+    pub lib_name: String,
+    /// The SDK path as written in its `Cargo.toml`.
+    pub sdk_path: String,
+}
+
+/// The SDK of the checkout this binary was built from.
+pub fn default_sdk() -> PathBuf {
+    // This crate is `<checkout>/host/cli`.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap_or(Path::new("."))
+        .join("sdk")
+}
+
+/// Checks a crate name; returns the library name and the plugin type's name.
+fn names(name: &str) -> Result<(String, String), ScaffoldError> {
+    const RESERVED: &[&str] = &[
+        "alloc",
+        "core",
+        "crate",
+        "proc_macro",
+        "self",
+        "std",
+        "super",
+        "test",
+    ];
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let lib = name.replace('-', "_");
+    if !valid || RESERVED.contains(&lib.as_str()) {
+        return Err(ScaffoldError::InvalidName(name.to_owned()));
+    }
+    let mut ty: String = lib
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut chars = p.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    // `Plugin` is the SDK's trait; the plugin's type must not shadow it.
+    if ty == "Plugin" {
+        ty.push_str("Impl");
+    }
+    Ok((lib, ty))
+}
+
+/// `to` relative to the directory `from` (both absolute, without `..`).
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component<'_>> = from.components().collect();
+    let to: Vec<Component<'_>> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c);
+    }
+    out
+}
+
+/// Creates the crate `name` in `parent`, depending on the SDK at `sdk` (default
+/// [`default_sdk`]).
+pub fn create(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<Created, ScaffoldError> {
+    let (lib_name, type_name) = names(name)?;
+    let sdk = sdk.map_or_else(default_sdk, Path::to_owned);
+    let sdk = sdk
+        .canonicalize()
+        .map_err(|_| ScaffoldError::NoSdk(sdk.clone()))?;
+    let sdk_manifest = std::fs::read_to_string(sdk.join("Cargo.toml"))
+        .map_err(|_| ScaffoldError::NoSdk(sdk.clone()))?;
+    if !sdk_manifest.contains("name = \"callflow-sdk\"") {
+        return Err(ScaffoldError::NoSdk(sdk));
+    }
+    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let parent = parent.canonicalize().map_err(io_err(parent))?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(ScaffoldError::Exists(dir));
+    }
+    // The SDK's checkout: relative inside it (it may move), absolute outside.
+    let checkout = sdk.parent().unwrap_or(&sdk).to_owned();
+    let sdk_path = if dir.starts_with(&checkout) {
+        relative(&dir, &sdk)
+    } else {
+        sdk.clone()
+    };
+    let sdk_path = sdk_path.to_string_lossy().replace('\\', "/");
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{crate_ident}}", &lib_name)
+            .replace("{{Type}}", &type_name)
+            .replace(
+                "{{sdk_path}}",
+                &toml::Value::String(sdk_path.clone()).to_string(),
+            )
+    };
+    for (file, template) in TEMPLATES {
+        let path = dir.join(file);
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(io_err(d))?;
+        }
+        std::fs::write(&path, fill(template)).map_err(io_err(&path))?;
+    }
+    let lock = checkout.join("Cargo.lock");
+    if lock.is_file() {
+        let to = dir.join("Cargo.lock");
+        std::fs::copy(&lock, &to).map_err(io_err(&to))?;
+    }
+    Ok(Created {
+        dir,
+        lib_name,
+        sdk_path,
+    })
+}
+
+/// `callflow-host new`: creates the crate, says what to do next, returns the exit status.
+pub fn main(args: &Args) -> i32 {
+    let parent = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
+    match create(&args.name, &parent, args.sdk.as_deref()) {
+        Ok(created) => {
+            let exe = std::env::current_exe()
+                .map_or_else(|_| "callflow-host".to_owned(), |p| p.display().to_string());
+            let guide = default_sdk()
+                .parent()
+                .map(|p| p.join("docs/plugin-guide.md"))
+                .unwrap_or_default();
+            println!(
+                "Created {} in {} (callflow-sdk from {})\n\nNext:\n  cd {}\n  cargo test                                      # its tests, natively\n  cargo build --target wasm32-wasip2 --release    # the component\n  {exe} simulate target/wasm32-wasip2/release/{}.wasm --dtmf 2,1\n  {exe} dev .                                     # serve it, rebuilt on every save\n\nThe guide: {}",
+                args.name,
+                created.dir.display(),
+                created.sdk_path,
+                created.dir.display(),
+                created.lib_name,
+                guide.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("callflow-host new: {e}");
+            2
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_a_library_and_a_type() {
+        assert_eq!(
+            names("my-ivr").expect("valid"),
+            ("my_ivr".into(), "MyIvr".into())
+        );
+        assert_eq!(
+            names("Front_desk2").expect("valid"),
+            ("Front_desk2".into(), "FrontDesk2".into())
+        );
+        assert_eq!(
+            names("plugin").expect("valid"),
+            ("plugin".into(), "PluginImpl".into())
+        );
+        for bad in [
+            "",
+            "1abc",
+            "my plugin",
+            "ünï",
+            "std",
+            "a/b",
+            &"x".repeat(65),
+        ] {
+            assert!(names(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_climb_then_descend() {
+        assert_eq!(
+            relative(Path::new("/repo/plugins/mine"), Path::new("/repo/sdk")),
+            PathBuf::from("../../sdk")
+        );
+        assert_eq!(
+            relative(Path::new("/repo/mine"), Path::new("/repo/sdk")),
+            PathBuf::from("../sdk")
+        );
+    }
+
+    #[test]
+    fn an_existing_directory_is_never_overwritten() {
+        let parent = std::env::temp_dir().join(format!("callflow-new-{}", std::process::id()));
+        std::fs::create_dir_all(parent.join("taken")).expect("dir");
+        let err = create("taken", &parent, None).expect_err("exists");
+        assert!(matches!(err, ScaffoldError::Exists(_)), "{err}");
+        let err = create("x", &parent, Some(&parent)).expect_err("no sdk there");
+        assert!(matches!(err, ScaffoldError::NoSdk(_)), "{err}");
+        let _ = std::fs::remove_dir_all(&parent);
+    }
+}

@@ -1,0 +1,13 @@
+//! The real `callflow-host` binary (cargo builds it for this package's integration
+//! tests), started on a loopback port, spoken to over plain HTTP/1.1 and killed with
+//! SIGKILL: what only a whole process can show. One binary, one module per concern; the
+//! plugins come from `callflow-test-artifacts`, built from source once for every test
+//! binary of the workspace.
+
+/// Starting, talking to and killing the real binary.
+mod support;
+
+/// A killed host restarts with every number-masking booking, and logs no number.
+mod masking_restart;
+/// A host killed mid-upload serves the old version or the new one.
+mod upload_kill;

@@ -1,0 +1,137 @@
+//! The real `callflow-host serve` binary (cargo builds it for this crate's integration
+//! tests), started on a loopback port and spoken to with a few lines of plain HTTP/1.1;
+//! killed with SIGKILL when dropped. Shared by the tests that kill a host.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A running `callflow-host serve`.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Serves `tenants` with state in `data`, not watching the directory; `admin_token`
+    /// is the operator token, if any.
+    pub fn start(tenants: &Path, data: &Path, admin_token: Option<&str>) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_callflow-host"));
+        command
+            .arg("serve")
+            .arg("--tenants")
+            .arg(tenants)
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0", "--no-watch", "--log-json"])
+            .env("RUST_LOG", "info")
+            .env_remove("CALLFLOW_ADMIN_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(token) = admin_token {
+            command.env("CALLFLOW_ADMIN_TOKEN", token);
+        }
+        let mut child = command.spawn().expect("spawn callflow-host");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let log = Arc::clone(&log);
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line)
+                        && let Some(addr) = v["fields"]["addr"].as_str()
+                        && let Ok(addr) = addr.parse::<SocketAddr>()
+                    {
+                        let _ = tx.send(addr);
+                    }
+                    let mut log = log.lock().expect("log");
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let addr = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "the host did not start listening:\n{}",
+                    log.lock().expect("log")
+                )
+            });
+        Server { child, addr, log }
+    }
+
+    /// Kills the process the hard way: no graceful shutdown, no flush. Returns its log.
+    pub fn kill(mut self) -> String {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+        // Give the reader threads the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        self.log.lock().expect("log").clone()
+    }
+
+    /// Writes one HTTP/1.1 request on a fresh connection and returns the connection
+    /// without reading the answer.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> TcpStream {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).expect("write head");
+        stream.write_all(body).expect("write body");
+        stream
+    }
+
+    /// One request: its status and JSON body (`Null` when the body is not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Value) {
+        let mut stream = self.send(method, path, headers, body);
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).expect("read");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,410 @@
+//! The operator's API under `/v1/admin`: tenants, plugin versions, status, dry runs.
+//!
+//! Authenticated with the operator token (every tenant) or a tenant token (its own
+//! tenant only; creating, changing or deleting tenants is the operator's). Tokens are
+//! kept as sha256 digests and compared in constant time.
+//!
+//! Uploads and activations go through the same path as the tenants directory watcher:
+//! files are written atomically by [`crate::tenant::repo`], then [`Registry::reload`] swaps the
+//! tenant in. A plugin is checked (component, our world, compiles, size) before it is
+//! stored, so a rejected upload changes nothing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{AppState, HttpError, bearer, read_body, tenant_or_404};
+use crate::config::TenantConfig;
+use crate::metrics::FAILURE_REASONS;
+use crate::runtime::LoadError;
+use crate::store::{KvStore, MemoryStore};
+use crate::tenant::{Refusal, Reloaded, Tenant, valid_id};
+
+/// Largest `tenant.toml` accepted, in bytes.
+const MAX_TENANT_TOML_BYTES: usize = 64 << 10;
+
+/// Bytes of keys and values a dry run's scratch store holds.
+const DRY_RUN_STORE_BYTES: usize = 16 << 20;
+
+/// The operator's credentials.
+#[derive(Clone, Default)]
+pub struct AdminAuth {
+    operator: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAuth")
+            .field("operator", &self.operator.map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl AdminAuth {
+    /// Admin access with `token` as the operator token; `None` leaves only tenant tokens.
+    pub fn new(operator_token: Option<&str>) -> Self {
+        Self {
+            operator: operator_token.map(|t| Sha256::digest(t.as_bytes()).into()),
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Operator,
+    Tenant,
+}
+
+/// The admin routes, to be merged into the app.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/tenants", get(list_tenants))
+        .route(
+            "/v1/admin/tenants/{tenant}",
+            get(status).put(put_tenant).delete(delete_tenant),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/versions",
+            get(list_versions).post(upload),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/versions/{digest}/activate",
+            post(activate),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/versions/{digest}/dry-run",
+            post(dry_run),
+        )
+        .route("/v1/admin/tenants/{tenant}/rollback", post(rollback))
+}
+
+/// Checks the caller may act on `tenant` (`None`: on the host as a whole).
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: Option<&str>,
+) -> Result<Caller, HttpError> {
+    let token = bearer(headers).ok_or(HttpError::MissingToken)?;
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if let Some(op) = &state.admin.operator
+        && bool::from(op.ct_eq(&digest))
+    {
+        return Ok(Caller::Operator);
+    }
+    // A tenant token opens its own tenant only; which tenant it belongs to is found by
+    // checking every tenant, so a token for tenant A used on B is told apart from junk.
+    let owner = state.registry.all().into_iter().find(|t| {
+        t.config
+            .admin_token_sha256
+            .as_ref()
+            .is_some_and(|h| bool::from(h.ct_eq(&digest)))
+    });
+    match (owner, tenant) {
+        (Some(owner), Some(id)) if &*owner.id == id => Ok(Caller::Tenant),
+        (Some(owner), _) => Err(HttpError::Forbidden(owner.id.to_string())),
+        (None, _) => Err(HttpError::BadToken),
+    }
+}
+
+fn operator_only(caller: Caller) -> Result<(), HttpError> {
+    match caller {
+        Caller::Operator => Ok(()),
+        Caller::Tenant => Err(HttpError::OperatorOnly),
+    }
+}
+
+/// The version the tenant serves (known before it is loaded).
+fn active_version(tenant: &Tenant) -> Option<String> {
+    tenant.plugin.digest().map(str::to_owned)
+}
+
+async fn list_tenants(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    operator_only(authorize(&state, &headers, None)?)?;
+    let tenants: Vec<Value> = state
+        .registry
+        .all()
+        .iter()
+        .map(|t| status_json(&state, t))
+        .collect();
+    Ok(Json(json!({ "tenants": tenants })).into_response())
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    authorize(&state, &headers, Some(&id))?;
+    let tenant = tenant_or_404(&state, &id)?;
+    Ok(Json(status_json(&state, &tenant)).into_response())
+}
+
+fn status_json(state: &AppState, tenant: &Tenant) -> Value {
+    let stats = &tenant.state.stats;
+    let failures: serde_json::Map<String, Value> = FAILURE_REASONS
+        .iter()
+        .filter_map(|r| {
+            let n = stats.failures(r);
+            (n > 0).then(|| ((*r).to_owned(), Value::from(n)))
+        })
+        .collect();
+    let loaded_at = tenant
+        .loaded_at
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    json!({
+        "tenant": &*tenant.id,
+        "active_version": active_version(tenant),
+        "plugin_resident": tenant.plugin.is_loaded(),
+        "plugin_error": tenant.plugin.error().map(|e| e.to_string()),
+        "loaded_at": loaded_at,
+        "last_load": tenant.state.last_load(),
+        "stored_versions": state.registry.repo().versions(&tenant.id).map(|v| v.len()).unwrap_or(0),
+        "invocations": stats.invocations(),
+        "failures": failures,
+        "fuel": { "p50": stats.fuel.quantile(0.5), "p99": stats.fuel.quantile(0.99) },
+        "latency_us": { "p50": stats.latency_us.quantile(0.5), "p99": stats.latency_us.quantile(0.99) },
+        "in_flight": tenant.state.in_flight(),
+        "pinned_calls": tenant.state.pins.len(),
+    })
+}
+
+async fn put_tenant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, HttpError> {
+    operator_only(authorize(&state, &headers, Some(&id))?)?;
+    if !valid_id(&id) {
+        return Err(HttpError::InvalidTenantId);
+    }
+    let body = read_body(request.into_body(), MAX_TENANT_TOML_BYTES).await?;
+    let text = std::str::from_utf8(&body).map_err(|_| HttpError::InvalidToml)?;
+    let repo = state.registry.repo();
+    // Check before writing, so a refused configuration changes nothing.
+    TenantConfig::parse(text, &repo.tenant_dir(&id), state.registry.host())
+        .map_err(|e| HttpError::InvalidConfig(e.to_string()))?;
+    let created = !repo.exists(&id);
+    repo.write_config(&id, text)
+        .map_err(|e| HttpError::storage("writing tenant.toml", e))?;
+    let tenant = reload(&state, &id).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(status_json(&state, &tenant))).into_response())
+}
+
+async fn delete_tenant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    operator_only(authorize(&state, &headers, Some(&id))?)?;
+    tenant_or_404(&state, &id)?;
+    state
+        .registry
+        .repo()
+        .delete(&id)
+        .map_err(|e| HttpError::storage("deleting the tenant", e))?;
+    let registry = Arc::clone(&state.registry);
+    let _ = tokio::task::spawn_blocking(move || registry.reload(&id)).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn reload(state: &AppState, id: &str) -> Result<Arc<Tenant>, HttpError> {
+    let registry = Arc::clone(&state.registry);
+    let owned = id.to_owned();
+    let result = tokio::task::spawn_blocking(move || registry.reload(&owned))
+        .await
+        .map_err(|e| HttpError::storage("reloading", e))?;
+    match result {
+        Ok(Reloaded::Loaded(tenant)) => Ok(tenant),
+        Ok(Reloaded::Removed) => Err(HttpError::UnknownTenant(id.to_owned())),
+        Err(e) => Err(HttpError::InvalidConfig(e.to_string())),
+    }
+}
+
+async fn list_versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    authorize(&state, &headers, Some(&id))?;
+    let tenant = tenant_or_404(&state, &id)?;
+    let active = active_version(&tenant);
+    let versions: Vec<Value> = state
+        .registry
+        .repo()
+        .versions(&id)
+        .map_err(|e| HttpError::storage("listing versions", e))?
+        .into_iter()
+        .map(|v| {
+            let status = if active.as_deref() == Some(v.digest.as_str()) { "active" } else { "inactive" };
+            json!({ "digest": v.digest, "size": v.size, "uploaded_at": v.uploaded_at, "status": status })
+        })
+        .collect();
+    Ok(Json(json!({ "tenant": id, "versions": versions })).into_response())
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, HttpError> {
+    authorize(&state, &headers, Some(&id))?;
+    tenant_or_404(&state, &id)?;
+    let activate = request
+        .uri()
+        .query()
+        .is_none_or(|q| !q.split('&').any(|kv| kv == "activate=false"));
+    let max = state.registry.runtime().max_plugin_bytes();
+    let wasm = read_body(request.into_body(), max)
+        .await
+        .map_err(|e| match e {
+            HttpError::BodyTooLarge(_) => HttpError::PluginRejected(LoadError::TooLarge {
+                bytes: max + 1,
+                max,
+            }),
+            other => other,
+        })?;
+    // Every check runs before anything is stored: compile off the request path.
+    let runtime = Arc::clone(state.registry.runtime());
+    let checked = wasm.clone();
+    let plugin = tokio::task::spawn_blocking(move || runtime.load(&checked))
+        .await
+        .map_err(|e| HttpError::storage("checking the plugin", e))?
+        .map_err(HttpError::PluginRejected)?;
+    let repo = state.registry.repo();
+    let version = repo
+        .add_version(&id, &wasm)
+        .map_err(|e| HttpError::storage("storing the version", e))?;
+    debug_assert_eq!(version.digest, plugin.digest());
+    if activate {
+        repo.activate(&id, &version.digest)
+            .map_err(|e| HttpError::storage("activating", e))?;
+        reload(&state, &id).await?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "digest": version.digest, "size": version.size, "uploaded_at": version.uploaded_at, "activated": activate })),
+    )
+        .into_response())
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    Path((id, digest)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    authorize(&state, &headers, Some(&id))?;
+    tenant_or_404(&state, &id)?;
+    activate_version(&state, &id, &digest).await
+}
+
+async fn activate_version(state: &AppState, id: &str, digest: &str) -> Result<Response, HttpError> {
+    let repo = state.registry.repo();
+    if repo.version(id, digest).is_none() {
+        return Err(HttpError::UnknownVersion {
+            tenant: id.to_owned(),
+            digest: digest.to_owned(),
+        });
+    }
+    repo.activate(id, digest)
+        .map_err(|e| HttpError::storage("activating", e))?;
+    let tenant = reload(state, id).await?;
+    Ok(Json(status_json(state, &tenant)).into_response())
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    authorize(&state, &headers, Some(&id))?;
+    tenant_or_404(&state, &id)?;
+    let previous = state
+        .registry
+        .repo()
+        .previous(&id)
+        .ok_or_else(|| HttpError::NothingToRollBackTo(id.clone()))?;
+    activate_version(&state, &id, &previous).await
+}
+
+async fn dry_run(
+    State(state): State<AppState>,
+    Path((id, digest)): Path<(String, String)>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, HttpError> {
+    authorize(&state, &headers, Some(&id))?;
+    let tenant = tenant_or_404(&state, &id)?;
+    let repo = state.registry.repo();
+    if repo.version(&id, &digest).is_none() {
+        return Err(HttpError::UnknownVersion { tenant: id, digest });
+    }
+    let body = read_body(request.into_body(), state.registry.host().max_body_bytes).await?;
+    let event = callflow_wire::parse_webhook(&body)
+        .map_err(|e| HttpError::Webhook(crate::webhook::WebhookError::Parse(e)))?;
+    let runtime = Arc::clone(state.registry.runtime());
+    let path = repo.version_path(&id, &digest);
+    let version = digest.clone();
+    let plugin = tokio::task::spawn_blocking(move || runtime.load_version(&version, &path))
+        .await
+        .map_err(|e| HttpError::storage("loading the version", e))?
+        .map_err(HttpError::PluginRejected)?;
+    // A scratch store, discarded after the call: a dry run never touches live state.
+    let scratch: Arc<dyn KvStore> = Arc::new(MemoryStore::new(DRY_RUN_STORE_BYTES));
+    // The same admission as a webhook's: the tenant's fuel rate and concurrency cap.
+    let admission = tenant
+        .admit(state.registry.runtime(), &scratch)
+        .map_err(|refusal| match refusal {
+            Refusal::Busy(n) => HttpError::ConcurrencyLimit(n),
+            Refusal::FuelRate(n) => HttpError::FuelRateLimit(n),
+        })?;
+    let start = Instant::now();
+    let result = admission.event(&plugin, &event).await;
+    let elapsed_us = start.elapsed().as_micros();
+    let fallback = || serde_json::from_slice::<Value>(&tenant.fallback_body).unwrap_or(Value::Null);
+    let answer = match result {
+        Ok(answered) => {
+            let verdict = match crate::callflow::answer(answered.callflow) {
+                Ok(body) => {
+                    json!({ "answer": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null) })
+                }
+                Err(failure) => json!({
+                    "failure": failure.reason(),
+                    "message": failure.to_string(),
+                    "fallback": fallback(),
+                }),
+            };
+            json!({ "version": digest, "fuel_used": answered.fuel_used, "elapsed_us": elapsed_us, "result": verdict })
+        }
+        Err(failure) => json!({
+            "version": digest,
+            "elapsed_us": elapsed_us,
+            "result": {
+                "failure": failure.reason(),
+                "message": failure.to_string(),
+                "fallback": fallback(),
+            },
+        }),
+    };
+    Ok(Json(answer).into_response())
+}

@@ -1,0 +1,115 @@
+//! The axum edge: the router, and what every handler shares (the state, the one error
+//! type, reading a body, finding the tenant, the bearer credential).
+//!
+//! Each handler lives in its own file and imports only this module and the rooms past
+//! the edge, never another handler:
+//!
+//! - `webhook`: `POST /v1/tenants/{tenant}/webhooks/voice`, 8x8's voice webhooks;
+//! - `api`: `/v1/tenants/{tenant}/api/{*path}`, the plugin's own API;
+//! - `admin`: `/v1/admin/...`, the operator's API;
+//! - `status`: `/healthz`, `/readyz`, `/metrics`;
+//! - [`openapi`]: `/openapi.json`, generated from the one route table.
+//!
+//! Every refusal is an [`HttpError`]: a specific status with a JSON body
+//! `{"code": ..., "message": ...}`, logged once. Once a webhook is understood and
+//! authenticated, the answer is always 200 (see [`crate::webhook`]): 8x8 has no fallback
+//! URL.
+
+mod admin;
+mod api;
+mod error;
+pub mod openapi;
+mod status;
+mod webhook;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
+use axum::routing::get;
+use axum::{Json, Router};
+
+pub use admin::AdminAuth;
+pub use error::HttpError;
+
+use crate::store::KvStore;
+use crate::tenant::{Registry, Tenant};
+
+/// What every request handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The tenants.
+    pub registry: Arc<Registry>,
+    /// Tenant state behind the plugins' `kv` import.
+    pub kv: Arc<dyn KvStore>,
+    /// Who may use the admin API.
+    pub admin: AdminAuth,
+}
+
+/// The host's routes. Serve them with the client's address
+/// (`into_make_service_with_connect_info::<SocketAddr>`, as [`crate::Server::run`]
+/// does): without it every IP-allowlisted tenant answers 403.
+pub(crate) fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(webhook::routes())
+        .merge(api::routes())
+        .merge(admin::routes())
+        .merge(status::routes())
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .fallback(|| async { HttpError::NotFound })
+        .with_state(state)
+}
+
+/// The tenant named in the path, or 404 `unknown_tenant`.
+fn tenant_or_404(state: &AppState, id: &str) -> Result<Arc<Tenant>, HttpError> {
+    state
+        .registry
+        .get(id)
+        .ok_or_else(|| HttpError::UnknownTenant(id.to_owned()))
+}
+
+/// The credential of `Authorization: Bearer <credential>` (scheme in any case), if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let (scheme, credential) = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')?;
+    let credential = credential.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !credential.is_empty()).then_some(credential)
+}
+
+/// The whole body: 413 `body_too_large` past `limit` bytes, 400 `unreadable_body` when
+/// it cannot be read.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let is_limit = std::error::Error::source(&err)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if is_limit {
+            HttpError::BodyTooLarge(limit)
+        } else {
+            HttpError::UnreadableBody(err.to_string())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn bearer_takes_the_scheme_in_any_case_and_nothing_empty() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            h
+        };
+        assert_eq!(bearer(&with("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(&with("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(&with("Basic abc")), None);
+        assert_eq!(bearer(&with("Bearer ")), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+}

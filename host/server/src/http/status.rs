@@ -1,0 +1,90 @@
+//! `/healthz`, `/readyz` and `/metrics`: whether the host is up, whether it has tenants
+//! to serve, and every counter in Prometheus text format.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use super::AppState;
+
+/// The status routes, to be merged into the app.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let tenants = state.registry.all();
+    let residency = state.registry.residency();
+    let body = Json(json!({
+        "tenants": tenants.len(),
+        "plugins_loaded": residency.resident,
+        "plugins_failed": tenants.iter().filter(|t| t.plugin.error().is_some()).count(),
+    }));
+    if tenants.is_empty() {
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    } else {
+        body.into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let tenants = state.registry.all();
+    let mut text = crate::metrics::render(tenants.iter().map(|t| (&*t.id, &t.state.stats)));
+    text.push_str("# HELP callflow_plugin_loaded Whether the tenant's plugin is in memory (plugins load on first event and are evicted when idle).\n# TYPE callflow_plugin_loaded gauge\n");
+    for t in &tenants {
+        text.push_str(&format!(
+            "callflow_plugin_loaded{{tenant=\"{}\"}} {}\n",
+            t.id,
+            u8::from(t.plugin.is_loaded())
+        ));
+    }
+    text.push_str("# HELP callflow_plugin_load_failed Whether the tenant's plugin failed its last load.\n# TYPE callflow_plugin_load_failed gauge\n");
+    for t in &tenants {
+        text.push_str(&format!(
+            "callflow_plugin_load_failed{{tenant=\"{}\"}} {}\n",
+            t.id,
+            u8::from(t.plugin.error().is_some())
+        ));
+    }
+    let residency = state.registry.residency();
+    text.push_str(&format!(
+        "# HELP callflow_plugins_resident Distinct plugins (by digest) that tenants hold in memory.\n# TYPE callflow_plugins_resident gauge\ncallflow_plugins_resident {}\n\
+         # HELP callflow_tenants_resident Tenants whose plugin is in memory.\n# TYPE callflow_tenants_resident gauge\ncallflow_tenants_resident {}\n\
+         # HELP callflow_plugins_resident_max The bound on plugins in memory (max_loaded_plugins).\n# TYPE callflow_plugins_resident_max gauge\ncallflow_plugins_resident_max {}\n\
+         # HELP callflow_components_in_memory Distinct compiled components in memory (tenants sharing a digest share one).\n# TYPE callflow_components_in_memory gauge\ncallflow_components_in_memory {}\n\
+         # HELP callflow_plugin_loads_total Plugins loaded on demand (first event, or after an eviction).\n# TYPE callflow_plugin_loads_total counter\ncallflow_plugin_loads_total {}\n\
+         # HELP callflow_plugin_evictions_total Tenants' plugins dropped from memory to stay within max_loaded_plugins.\n# TYPE callflow_plugin_evictions_total counter\ncallflow_plugin_evictions_total {}\n",
+        residency.resident,
+        residency.tenants,
+        residency.capacity,
+        state.registry.runtime().components_in_memory(),
+        residency.loads,
+        residency.evictions,
+    ));
+    text.push_str("# HELP callflow_reloads_total Tenant (re)loads, by tenant and result.\n# TYPE callflow_reloads_total counter\n");
+    for t in &tenants {
+        let load = t.state.last_load();
+        text.push_str(&format!(
+            "callflow_reloads_total{{tenant=\"{}\",result=\"ok\"}} {}\ncallflow_reloads_total{{tenant=\"{}\",result=\"failed\"}} {}\n",
+            t.id,
+            load.loads - load.failures,
+            t.id,
+            load.failures
+        ));
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response()
+}

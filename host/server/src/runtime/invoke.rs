@@ -1,0 +1,285 @@
+//! Invoking: per event (or API request) a fresh `Store` with its own fuel budget,
+//! deadline, memory cap and deny-all WASI context, the plugin instantiated from its
+//! `InstancePre`, the export called, every failure classified, the store dropped.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+use super::bindings::{self, exports::callflow::plugin::handler::PluginError};
+use super::host::{self, MemoryLimitExceeded, State};
+use super::{
+    ApiAnswer, ApiRequest, ApiResponse, EventAnswer, InvokeContext, Limits, LoadedPlugin,
+    PluginFailure, Runtime, Stages, convert,
+};
+
+/// How many epoch ticks a running plugin gets between yields to the async executor.
+/// Yielding lets other events run on this worker while a slow plugin burns its
+/// deadline; a plugin that finishes within its fuel never reaches a yield.
+const YIELD_EVERY: Duration = Duration::from_millis(10);
+
+impl Runtime {
+    /// Runs `plugin` on `event` in a fresh instance.
+    ///
+    /// The instance gets `ctx.limits.fuel` fuel, a deadline of `ctx.limits.timeout` from
+    /// now (instantiation included), and at most `ctx.limits.memory_bytes` of memory
+    /// (capped to the runtime's maximum). The plugin's log lines and output go to
+    /// `tracing` with the tenant, inside the caller's span.
+    pub async fn invoke(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: InvokeContext,
+        event: &callflow_wire::Event,
+    ) -> Result<EventAnswer, PluginFailure> {
+        let (callflow, run) = self.run(plugin, ctx, EventCall(event)).await?;
+        Ok(EventAnswer {
+            callflow,
+            fuel_used: run.fuel_used,
+            elapsed: run.elapsed,
+            stages: run.stages,
+        })
+    }
+
+    /// Runs `plugin`'s `api` export on `request` in a fresh instance, under exactly the
+    /// sandbox and limits of [`invoke`](Self::invoke); a response body over
+    /// `ctx.limits.output_bytes` is [`PluginFailure::OutputTooLarge`].
+    pub async fn invoke_api(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: InvokeContext,
+        request: ApiRequest,
+    ) -> Result<ApiAnswer, PluginFailure> {
+        let (response, run) = self.run(plugin, ctx, ApiCall(request)).await?;
+        Ok(ApiAnswer {
+            response,
+            fuel_used: run.fuel_used,
+            elapsed: run.elapsed,
+            stages: run.stages,
+        })
+    }
+
+    /// The one path every invocation takes: a fresh store with the limits of `ctx`, the
+    /// plugin instantiated from its `InstancePre`, `call` on it, every failure classified,
+    /// the plugin's output logged, the store dropped, each stage timed.
+    async fn run<C: Export>(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: InvokeContext,
+        call: C,
+    ) -> Result<(C::Output, Run), PluginFailure> {
+        if !Engine::same(&plugin.0.engine, &self.engine) {
+            return Err(PluginFailure::Host(
+                "the plugin was loaded by another runtime".into(),
+            ));
+        }
+        let limits = ctx.limits;
+        let tenant = Arc::clone(&ctx.tenant);
+        let start = Instant::now();
+
+        let memory_cap = limits.memory_bytes.min(self.max_memory_bytes);
+        let mut store = Store::new(
+            &self.engine,
+            State::new(ctx, usize::try_from(memory_cap).unwrap_or(usize::MAX)),
+        );
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| PluginFailure::Host(format!("{e:#}")))?;
+        self.set_deadline(&mut store, limits.timeout);
+        let t_store = Instant::now();
+
+        let instance = plugin.0.pre.instantiate_async(&mut store).await;
+        let t_instantiate = Instant::now();
+        let result = match instance {
+            Err(err) => Err(classify(&err, &store, Phase::Instantiate)),
+            Ok(instance) => match call.call(&instance, &mut store, &limits).await {
+                Err(err) => Err(classify(&err, &store, Phase::Call)),
+                Ok(answer) => answer,
+            },
+        };
+        let t_call = Instant::now();
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+
+        let state = store.data();
+        state.output.log(&tenant);
+        if state.host.log_lines_dropped() > 0 {
+            tracing::warn!(
+                target: host::LOG_TARGET,
+                tenant = &*tenant,
+                dropped = state.host.log_lines_dropped(),
+                "plugin log lines over the per-event budget were dropped"
+            );
+        }
+        drop(store);
+        let end = Instant::now();
+
+        let output = result?;
+        Ok((
+            output,
+            Run {
+                fuel_used,
+                elapsed: end - start,
+                stages: Stages {
+                    store_new: t_store - start,
+                    instantiate: t_instantiate - t_store,
+                    call: t_call - t_instantiate,
+                    drop: end - t_call,
+                },
+            },
+        ))
+    }
+
+    /// Traps with `Interrupt` once `timeout` has passed, yielding to the executor every
+    /// [`YIELD_EVERY`] on the way.
+    fn set_deadline(&self, store: &mut Store<State>, timeout: Duration) {
+        let ticks = |d: Duration| {
+            u64::try_from(d.as_nanos().div_ceil(self.epoch_tick.as_nanos()))
+                .unwrap_or(u64::MAX)
+                .max(1)
+        };
+        let total = ticks(timeout);
+        let slice = ticks(YIELD_EVERY).min(total);
+        let mut remaining = total - slice;
+        store.set_epoch_deadline(slice);
+        store.epoch_deadline_callback(move |_| {
+            if remaining == 0 {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            let next = slice.min(remaining);
+            remaining -= next;
+            // tokio's `yield_now` lets the worker's other tasks run before this one
+            // resumes (a plain self-wake may be polled again at once).
+            Ok(UpdateDeadline::YieldCustom(
+                next,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
+    }
+}
+
+/// What one invocation cost.
+struct Run {
+    fuel_used: u64,
+    elapsed: Duration,
+    stages: Stages,
+}
+
+/// One call of an export on a fresh instance: the part of an invocation that differs
+/// between a webhook event and an API request. [`Runtime::run`] does the rest.
+trait Export {
+    /// What the export's answer becomes.
+    type Output;
+
+    /// Calls the export. `Err` is a wasmtime error (a trap, fuel, the deadline), which
+    /// `run` classifies; `Ok(Err)` is a failure the answer itself shows (the plugin's own
+    /// error, an answer over the output limit).
+    async fn call(
+        self,
+        instance: &bindings::Plugin,
+        store: &mut Store<State>,
+        limits: &Limits,
+    ) -> wasmtime::Result<Result<Self::Output, PluginFailure>>;
+}
+
+/// `handle-event`.
+struct EventCall<'e>(&'e callflow_wire::Event);
+
+impl Export for EventCall<'_> {
+    type Output = Option<callflow_wire::Callflow>;
+
+    async fn call(
+        self,
+        instance: &bindings::Plugin,
+        store: &mut Store<State>,
+        limits: &Limits,
+    ) -> wasmtime::Result<Result<Self::Output, PluginFailure>> {
+        let event = convert::event(self.0);
+        let answer = instance
+            .callflow_plugin_handler()
+            .call_handle_event(&mut *store, &event)
+            .await?;
+        Ok(match answer {
+            Err(err) => Err(plugin_error(err)),
+            Ok(flow) => {
+                let flow = flow.map(convert::callflow);
+                match flow.as_ref().map(convert::rendered_len) {
+                    Some(bytes) if bytes > limits.output_bytes => {
+                        Err(PluginFailure::OutputTooLarge { bytes })
+                    }
+                    _ => Ok(flow),
+                }
+            }
+        })
+    }
+}
+
+/// `handle-request`.
+struct ApiCall(ApiRequest);
+
+impl Export for ApiCall {
+    type Output = ApiResponse;
+
+    async fn call(
+        self,
+        instance: &bindings::Plugin,
+        store: &mut Store<State>,
+        limits: &Limits,
+    ) -> wasmtime::Result<Result<Self::Output, PluginFailure>> {
+        let request = convert::api_request(self.0);
+        let response = instance
+            .callflow_plugin_api()
+            .call_handle_request(&mut *store, &request)
+            .await?;
+        let response = convert::api_response(response);
+        Ok(if response.body.len() > limits.output_bytes {
+            Err(PluginFailure::OutputTooLarge {
+                bytes: response.body.len(),
+            })
+        } else {
+            Ok(response)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Instantiate,
+    Call,
+}
+
+/// Names the failure behind a wasmtime error.
+fn classify(err: &wasmtime::Error, store: &Store<State>, phase: Phase) -> PluginFailure {
+    if store.data().limiter.hit.is_some() || err.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        return PluginFailure::MemoryLimit;
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => PluginFailure::OutOfFuel,
+            Trap::Interrupt => PluginFailure::Deadline,
+            other => {
+                tracing::debug!(cause = ?err, "plugin trap");
+                PluginFailure::Trap(other.to_string())
+            }
+        };
+    }
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return PluginFailure::Trap(format!("the plugin exited with status {}", exit.0));
+    }
+    match phase {
+        // Before the plugin's code runs, a failure is the host's (no free slot, ...).
+        Phase::Instantiate => PluginFailure::Host(format!("{err:#}")),
+        // During the call, an error that is not a trap comes from a host function the
+        // plugin misused; it is the plugin's failure.
+        Phase::Call => PluginFailure::Trap(format!("{err:#}")),
+    }
+}
+
+fn plugin_error(err: PluginError) -> PluginFailure {
+    let (kind, message) = match err {
+        PluginError::BadEvent(m) => ("bad_event", m),
+        PluginError::Unavailable(m) => ("unavailable", m),
+        PluginError::Internal(m) => ("internal", m),
+    };
+    PluginFailure::PluginError { kind, message }
+}

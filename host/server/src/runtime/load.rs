@@ -1,0 +1,229 @@
+//! Loading: the checks a component must pass (size, a component, compiles, our world),
+//! the on-disk compile cache, and one `InstancePre` per plugin version, shared by tenants
+//! running the same bytes.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::bindings::PluginPre;
+use super::host::State;
+use super::{LoadError, LoadSource, Runtime};
+
+/// The magic number and the component-model version/layer of a binary component.
+const WASM_MAGIC: [u8; 4] = *b"\0asm";
+const COMPONENT_LAYER: [u8; 2] = [0x01, 0x00];
+
+/// A loaded plugin version, ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedPlugin(pub(super) Arc<PluginInner>);
+
+pub(super) struct PluginInner {
+    pub(super) pre: PluginPre<State>,
+    pub(super) engine: Engine,
+    pub(super) digest: String,
+    pub(super) size: usize,
+    pub(super) source: LoadSource,
+    pub(super) load_time: Duration,
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("digest", &self.0.digest)
+            .field("size", &self.0.size)
+            .field("source", &self.0.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// The sha256 of the plugin's wasm, in hex: its version.
+    pub fn digest(&self) -> &str {
+        &self.0.digest
+    }
+
+    /// The size of the plugin's wasm, in bytes.
+    pub fn size(&self) -> usize {
+        self.0.size
+    }
+
+    /// Where its compiled code came from (as of when it was first loaded).
+    pub fn source(&self) -> LoadSource {
+        self.0.source
+    }
+
+    /// How long loading took (as of when it was first loaded).
+    pub fn load_time(&self) -> Duration {
+        self.0.load_time
+    }
+}
+
+impl Runtime {
+    /// Reads and loads a plugin file.
+    pub fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        self.load(&self.read(path)?)
+    }
+
+    /// Reads a plugin file, refusing one over the size limit before reading it.
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>, LoadError> {
+        let read_err = |message: String| LoadError::Read {
+            path: path.to_owned(),
+            message,
+        };
+        let len = std::fs::metadata(path)
+            .map_err(|e| read_err(e.to_string()))?
+            .len();
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > self.max_plugin_bytes {
+            return Err(LoadError::TooLarge {
+                bytes: len,
+                max: self.max_plugin_bytes,
+            });
+        }
+        std::fs::read(path).map_err(|e| read_err(e.to_string()))
+    }
+
+    /// Checks, compiles (or reads from the cache) and pre-links a plugin.
+    pub fn load(&self, wasm: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        let start = Instant::now();
+        if wasm.len() > self.max_plugin_bytes {
+            return Err(LoadError::TooLarge {
+                bytes: wasm.len(),
+                max: self.max_plugin_bytes,
+            });
+        }
+        check_header(wasm)?;
+        let digest = super::cache::hex(&Sha256::digest(wasm));
+        if let Some(plugin) = self.already_loaded(&digest) {
+            return Ok(plugin);
+        }
+        if let Some(component) = self.cached(&digest) {
+            return self.prelink(component, digest, wasm.len(), LoadSource::DiskCache, start);
+        }
+        let component =
+            Component::new(&self.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        self.prelink(component, digest, wasm.len(), LoadSource::Compiled, start)
+    }
+
+    /// Loads the version with `digest` again, as after an eviction: from memory when a
+    /// plugin with that digest is still loaded, else from the compile cache, else from
+    /// `path`, whose bytes must still have that digest (a file changed in place since is
+    /// refused: its new bytes are the next reload's business, not this version's).
+    pub fn load_version(&self, digest: &str, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        let start = Instant::now();
+        if let Some(plugin) = self.already_loaded(digest) {
+            return Ok(plugin);
+        }
+        if let Some(component) = self.cached(digest) {
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            return self.prelink(
+                component,
+                digest.to_owned(),
+                size,
+                LoadSource::DiskCache,
+                start,
+            );
+        }
+        let plugin = self.load_file(path)?;
+        if plugin.digest() != digest {
+            return Err(LoadError::Read {
+                path: path.to_owned(),
+                message: format!(
+                    "the file changed since version {digest} was loaded from it (it is now {})",
+                    plugin.digest()
+                ),
+            });
+        }
+        Ok(plugin)
+    }
+
+    fn cached(&self, digest: &str) -> Option<Component> {
+        self.cache.as_ref()?.load(&self.engine, digest)
+    }
+
+    /// Pre-links a compiled component against the host's imports (which checks that it
+    /// fits the world), caches it on disk if it was just compiled, and shares it with
+    /// later loads of the same digest.
+    fn prelink(
+        &self,
+        component: Component,
+        digest: String,
+        size: usize,
+        source: LoadSource,
+        start: Instant,
+    ) -> Result<LoadedPlugin, LoadError> {
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let pre = PluginPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        // Only a component that fits the world is worth caching.
+        if source == LoadSource::Compiled
+            && let Some(cache) = &self.cache
+        {
+            cache.store(&digest, &component);
+        }
+        let inner = Arc::new(PluginInner {
+            pre,
+            engine: self.engine.clone(),
+            digest: digest.clone(),
+            size,
+            source,
+            load_time: start.elapsed(),
+        });
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.retain(|_, p| p.strong_count() > 0);
+            loaded.insert(digest, Arc::downgrade(&inner));
+        }
+        Ok(LoadedPlugin(inner))
+    }
+
+    /// Distinct compiled components in memory (held by a tenant, a running event or a
+    /// pinned call).
+    pub fn components_in_memory(&self) -> usize {
+        self.loaded
+            .lock()
+            .map_or(0, |l| l.values().filter(|p| p.strong_count() > 0).count())
+    }
+
+    /// The plugin with `digest` if this runtime holds it already (no I/O).
+    pub fn in_memory(&self, digest: &str) -> Option<LoadedPlugin> {
+        self.already_loaded(digest)
+    }
+
+    fn already_loaded(&self, digest: &str) -> Option<LoadedPlugin> {
+        let loaded = self.loaded.lock().ok()?;
+        let inner = loaded.get(digest)?.upgrade()?;
+        Some(LoadedPlugin(Arc::new(PluginInner {
+            pre: inner.pre.clone(),
+            engine: inner.engine.clone(),
+            digest: inner.digest.clone(),
+            size: inner.size,
+            source: LoadSource::Memory,
+            load_time: Duration::ZERO,
+        })))
+    }
+}
+
+fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+    if wasm.len() < 8 || wasm[..4] != WASM_MAGIC {
+        return Err(LoadError::NotAComponent(
+            "the file does not start with the WebAssembly magic number".into(),
+        ));
+    }
+    if wasm[6..8] != COMPONENT_LAYER {
+        return Err(LoadError::NotAComponent(
+            "this is a core WebAssembly module; build for `wasm32-wasip2` (or run \
+             `wasm-tools component new`) to make it a component"
+                .into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! One way to build and run a server: [`Server::new`] from a validated
+//! [`ServerConfig`], then [`Server::run`] on a bound listener until a shutdown future
+//! resolves (as mini-redis does). `main`, the tests, the simulator and every benchmark
+//! go through here, so every one of them serves with the client's address (the
+//! IP allowlist needs it) and with the same wiring.
+//!
+//! Owns: opening the store, the runtime and the tenants directory, reading the tenants,
+//! the background work a server needs (the tenants watcher, purging expired keys), and
+//! graceful shutdown (in-flight requests finish).
+//!
+//! Must not: parse flags or files (that is [`crate::config`]'s), or install a log
+//! subscriber (the binary's).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+use crate::config::ServerConfig;
+use crate::http::{AdminAuth, AppState, app};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::store::{KvStore, RedbStore, StoreError};
+use crate::tenant::Registry;
+use crate::tenant::reload::{Watch, WatchError};
+use crate::tenant::repo::Repo;
+
+/// How often expired key-value entries are purged from disk (they read as absent at
+/// once; this reclaims their space).
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Why a server could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The key-value store could not be opened.
+    #[error("cannot open the key-value store: {0}")]
+    Store(#[from] StoreError),
+    /// The WebAssembly runtime could not start.
+    #[error("cannot start the WebAssembly runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    /// The tenants directory could not be opened or read.
+    #[error("cannot read the tenants directory {path}: {source}")]
+    TenantsDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The tenants directory could not be watched.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// Serving failed.
+    #[error("serving failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A server, built and ready to run.
+#[derive(Debug)]
+pub struct Server {
+    state: AppState,
+    watch: bool,
+    /// The embedded store, when the server opened it (so it purges it).
+    redb: Option<Arc<RedbStore>>,
+}
+
+/// Builds a [`Server`] with parts shared with others (a runtime with its compile cache,
+/// a store), for tests and tools that run several in one process.
+#[derive(Debug)]
+pub struct Builder {
+    config: ServerConfig,
+    runtime: Option<Arc<Runtime>>,
+    kv: Option<Arc<dyn KvStore>>,
+}
+
+impl Builder {
+    /// Runs plugins in `runtime` instead of a runtime of the configuration's own.
+    pub fn runtime(mut self, runtime: Arc<Runtime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Keeps tenant state in `kv` instead of the configuration's store.
+    pub fn kv(mut self, kv: Arc<dyn KvStore>) -> Self {
+        self.kv = Some(kv);
+        self
+    }
+
+    /// Opens what is not given, reads the tenants directory (plugins load on each
+    /// tenant's first event) and logs each tenant that could not be read.
+    pub fn build(self) -> Result<Server, ServerError> {
+        let config = self.config;
+        let (kv, redb): (Arc<dyn KvStore>, _) = match self.kv {
+            Some(kv) => (kv, None),
+            None => {
+                std::fs::create_dir_all(&config.data_dir).map_err(|source| {
+                    ServerError::DataDir {
+                        path: config.data_dir.clone(),
+                        source,
+                    }
+                })?;
+                let redb = Arc::new(RedbStore::open(&config.kv_path())?);
+                (Arc::clone(&redb) as Arc<dyn KvStore>, Some(redb))
+            }
+        };
+        let runtime = match self.runtime {
+            Some(runtime) => runtime,
+            None => Arc::new(Runtime::new(config.runtime.clone())?),
+        };
+        let tenants_err = |source| ServerError::TenantsDir {
+            path: config.tenants_dir.clone(),
+            source,
+        };
+        let repo = Repo::open(&config.tenants_dir).map_err(tenants_err)?;
+        let registry = Arc::new(Registry::new(runtime, config.host.clone(), repo));
+        for (tenant, problem) in registry.load_all().map_err(tenants_err)? {
+            error!(tenant, problem, "tenant not fully loaded");
+        }
+        for tenant in registry.all() {
+            info!(
+                tenant = %tenant.id,
+                version = tenant.plugin.digest().unwrap_or("(loads on first event)"),
+                "tenant ready"
+            );
+        }
+        Ok(Server {
+            state: AppState {
+                registry,
+                kv,
+                admin: AdminAuth::new(config.admin_token.as_deref()),
+            },
+            watch: config.watch,
+            redb,
+        })
+    }
+}
+
+impl Server {
+    /// A server with everything the configuration names.
+    pub fn new(config: ServerConfig) -> Result<Self, ServerError> {
+        Self::builder(config).build()
+    }
+
+    /// A server some of whose parts are given.
+    pub fn builder(config: ServerConfig) -> Builder {
+        Builder {
+            config,
+            runtime: None,
+            kv: None,
+        }
+    }
+
+    /// The tenants.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.state.registry
+    }
+
+    /// Tenant state behind the plugins' `kv` import.
+    pub fn kv(&self) -> &Arc<dyn KvStore> {
+        &self.state.kv
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests
+    /// finish. Starts the tenants watcher (unless the configuration says not to) and the
+    /// purge of expired keys; both stop with the server.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let _watch: Option<Watch> = if self.watch {
+            Some(crate::tenant::reload::watch(Arc::clone(
+                &self.state.registry,
+            ))?)
+        } else {
+            None
+        };
+        let purge = self.redb.map(|store| tokio::spawn(purge_expired(store)));
+        if let Ok(addr) = listener.local_addr() {
+            info!(%addr, "serving webhooks at /v1/tenants/{{tenant}}/webhooks/voice");
+        }
+        let served = axum::serve(
+            listener,
+            app(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve);
+        if let Some(purge) = purge {
+            purge.abort();
+        }
+        info!("stopped: in-flight requests completed");
+        served
+    }
+}
+
+/// Expired values read as absent at once; this reclaims their space, every
+/// [`PURGE_EVERY`].
+async fn purge_expired(store: Arc<RedbStore>) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        let store = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || store.purge_expired()).await {
+            Ok(Ok(n)) if n > 0 => info!(purged = n, "expired key-value entries removed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(cause = %e, "purging expired key-value entries failed"),
+            Err(e) => warn!(cause = %e, "the purge task failed"),
+        }
+    }
+}

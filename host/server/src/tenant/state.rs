@@ -1,0 +1,102 @@
+//! What a tenant keeps across reloads of its configuration and plugin: counters, the
+//! duplicate-delivery cache, pinned calls, its fuel rate, the in-flight count and the
+//! outcome of its last load.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use super::dedupe::Deliveries;
+use super::pins::{PIN_TTL, Pins};
+use super::rate::FuelRate;
+use crate::metrics::TenantStats;
+
+/// Per-tenant state kept across reloads.
+#[derive(Debug)]
+pub struct TenantState {
+    /// Counters.
+    pub stats: TenantStats,
+    /// Answers to recent deliveries, by delivery key.
+    pub deliveries: Deliveries,
+    /// Calls in progress and the version that answered their first event.
+    pub pins: Pins,
+    in_flight: AtomicU32,
+    last_load: Mutex<LoadRecord>,
+    /// The tenant's CPU share.
+    pub(super) fuel: FuelRate,
+}
+
+/// The outcome of the tenant's most recent (re)load.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LoadRecord {
+    /// When it happened (seconds since the Unix epoch).
+    pub at: u64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Loads so far.
+    pub loads: u64,
+    /// Failed loads so far.
+    pub failures: u64,
+}
+
+impl TenantState {
+    pub(super) fn new(dedupe_capacity: usize) -> Self {
+        Self {
+            stats: TenantStats::default(),
+            deliveries: Deliveries::new(dedupe_capacity),
+            pins: Pins::new(dedupe_capacity, PIN_TTL),
+            in_flight: AtomicU32::new(0),
+            last_load: Mutex::default(),
+            fuel: FuelRate::default(),
+        }
+    }
+
+    pub(super) fn record_load(&self, error: Option<String>) {
+        let mut record = self.last_load.lock().unwrap_or_else(|e| e.into_inner());
+        record.at = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        record.loads += 1;
+        if error.is_some() {
+            record.failures += 1;
+            tracing::error!(
+                cause = error.as_deref().unwrap_or_default(),
+                "tenant reload failed"
+            );
+        }
+        record.error = error;
+    }
+
+    /// The outcome of the most recent (re)load.
+    pub fn last_load(&self) -> LoadRecord {
+        self.last_load
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Events of this tenant running now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Claims one of `max` concurrent invocation slots; `None` when all are taken.
+    pub(super) fn try_acquire(self: &Arc<Self>, max: u32) -> Option<InFlight> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight(Arc::clone(self)))
+    }
+}
+
+/// A claimed invocation slot, released on drop.
+#[derive(Debug)]
+pub struct InFlight(Arc<TenantState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,189 @@
+//! One 8x8 voice webhook, from its body to the answer the platform gets.
+//!
+//! Owns: parsing (through [`callflow_wire::parse_webhook`]), the sub-account check, the
+//! duplicate-delivery cache, session pinning, calling the plugin through the tenant's
+//! [admission](crate::tenant::admission), and choosing between the plugin's callflow and
+//! the tenant's fallback. It never fails a call action with an error once the event is
+//! understood: every plugin failure becomes the fallback, logged once with its typed
+//! reason and counted.
+//!
+//! Must not: know about HTTP (it takes the body's bytes and gives the answer's; the
+//! edge is [`crate::http`]), or about wasmtime beyond [`Runtime`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use callflow_wire::{Event, EventKind, ParseError, parse_webhook};
+use tracing::{Span, debug, warn};
+
+use crate::callflow::{EventFailure, answer};
+use crate::metrics::Outcome;
+use crate::runtime::Runtime;
+use crate::store::KvStore;
+use crate::tenant::Tenant;
+
+/// The answer to a non-call-action webhook: 8x8 only needs the 200.
+pub const ACK_BODY: &[u8] = b"{}";
+
+/// Why a webhook was refused before any plugin ran.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The body is not an 8x8 voice webhook we understand.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The payload's `subAccountId` is not one the tenant owns.
+    #[error("sub-account {0:?} does not belong to this tenant")]
+    SubAccount(String),
+    /// The event names no sub-account and the tenant is bound to some.
+    #[error("the event names no sub-account; this tenant only accepts its own")]
+    NoSubAccount,
+}
+
+/// Handles one webhook body for `tenant`; the answer is the response body (callflow
+/// JSON for a call action, [`ACK_BODY`] otherwise), always sent with 200.
+pub async fn handle(
+    runtime: &Arc<Runtime>,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    body: &[u8],
+) -> Result<Bytes, WebhookError> {
+    let event = parse_webhook(body)?;
+    let kind = event.kind();
+    match event.sub_account_id() {
+        Some(id) if !tenant.config.sub_accounts.owns(id) => {
+            return Err(WebhookError::SubAccount(id.to_owned()));
+        }
+        None if tenant.config.sub_accounts != crate::config::SubAccounts::Any => {
+            return Err(WebhookError::NoSubAccount);
+        }
+        _ => {}
+    }
+    let span = Span::current();
+    span.record("event_type", kind.as_str());
+    if let Some(id) = event.session_id() {
+        span.record("session_id", id);
+    }
+    if let Some(id) = event.call_id() {
+        span.record("call_id", id);
+    }
+    if let Some(id) = event.event_id() {
+        span.record("event_id", id);
+    }
+
+    let cell = tenant.state.deliveries.cell(&event.delivery_key());
+    let ran = AtomicBool::new(false);
+    let body = cell
+        .get_or_init(|| {
+            ran.store(true, Ordering::Relaxed);
+            run(runtime, kv, tenant, event)
+        })
+        .await
+        .clone();
+    if !ran.load(Ordering::Relaxed) {
+        // `run` counts the outcome of the delivery that ran the plugin.
+        debug!("repeated delivery answered from the cache");
+        tenant.state.stats.webhook(kind, Outcome::Duplicate);
+    }
+    Ok(body)
+}
+
+/// Runs the plugin once for `event`, decides the answer, logs and counts it.
+async fn run(
+    runtime: &Arc<Runtime>,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: Event,
+) -> Bytes {
+    let kind = event.kind();
+    let handled = process(runtime, kv, tenant, &event).await;
+    let stats = &tenant.state.stats;
+    if let Some(failure) = &handled.failure {
+        stats.failure(failure.reason());
+        if kind == EventKind::CallAction {
+            warn!(reason = failure.reason(), cause = %failure, "plugin failed; answering with the fallback");
+        } else {
+            warn!(reason = failure.reason(), cause = %failure, "plugin failed on an event");
+        }
+    }
+    stats.webhook(kind, handled.outcome);
+    handled.body
+}
+
+/// What the host made of one event.
+#[derive(Debug)]
+pub struct Handled {
+    /// The answer 8x8 gets: the plugin's callflow, the tenant's fallback, or [`ACK_BODY`].
+    pub body: Bytes,
+    /// How the answer came about, as `/metrics` counts it.
+    pub outcome: Outcome,
+    /// Why the plugin's answer was not used, when it was not.
+    pub failure: Option<EventFailure>,
+    /// Fuel used and wall-clock time, when the plugin ran to the end.
+    pub cost: Option<(u64, Duration)>,
+}
+
+/// Runs the tenant's plugin for `event` and decides the answer, exactly as a webhook is
+/// answered, minus the duplicate cache, the log line and the webhook counter: the
+/// simulator's way in, so that a simulated call meets the server's own rules.
+pub async fn process(
+    runtime: &Arc<Runtime>,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: &Event,
+) -> Handled {
+    let mut cost = None;
+    let result = invoke(runtime, kv, tenant, event, &mut cost).await;
+    let (body, outcome, failure) = match (event.kind(), result) {
+        (EventKind::CallAction, Ok(body)) => (body, Outcome::Answered, None),
+        (EventKind::CallAction, Err(failure)) => (
+            tenant.fallback_body.clone(),
+            Outcome::Fallback,
+            Some(failure),
+        ),
+        (_, Ok(_)) => (Bytes::from_static(ACK_BODY), Outcome::Handled, None),
+        (_, Err(failure)) => (Bytes::from_static(ACK_BODY), Outcome::Failed, Some(failure)),
+    };
+    Handled {
+        body,
+        outcome,
+        failure,
+        cost,
+    }
+}
+
+async fn invoke(
+    runtime: &Arc<Runtime>,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: &Event,
+    cost: &mut Option<(u64, Duration)>,
+) -> Result<Bytes, EventFailure> {
+    // Admitted first: a flood over the tenant's limits costs no load and no pin.
+    let admission = tenant.admit(runtime, kv)?;
+    // A call stays on the version that answered its first event, across reloads.
+    let pinned = event.session_id().and_then(|s| tenant.state.pins.get(s));
+    let plugin = match pinned {
+        Some(plugin) => plugin,
+        None => {
+            let current = tenant.plugin.get().await.map_err(EventFailure::NotLoaded)?;
+            match event.session_id() {
+                Some(session) => tenant.state.pins.pin(session, &current),
+                None => current,
+            }
+        }
+    };
+    Span::current().record("version", plugin.digest());
+    let answered = admission.event(&plugin, event).await;
+    if let Event::SessionSummary(summary) = event {
+        tenant.state.pins.release(&summary.session_id);
+    }
+    let answered = answered?;
+    *cost = Some((answered.fuel_used, answered.elapsed));
+    if event.kind() == EventKind::CallAction {
+        answer(answered.callflow)
+    } else {
+        Ok(Bytes::new())
+    }
+}
