@@ -33,6 +33,11 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "The number masking plugin (`plugins/number-masking`), built with the SDK.",
     ),
     (
+        "mirror",
+        "MIRROR_WASM",
+        "Mirrors what crossed the WIT boundary (`tests/guests/mirror`), built with the SDK.",
+    ),
+    (
         "hostile",
         "HOSTILE_WASM",
         "The misbehaving plugin (`tests/guests/hostile`); its tenant config `mode` picks what it does.",
@@ -155,6 +160,7 @@ fn main() {
         "sdk/Cargo.toml",
         "sdk/wire/Cargo.toml",
         "tests/guests/hostile/Cargo.toml",
+        "tests/guests/mirror/Cargo.toml",
     ] {
         println!("cargo::rerun-if-changed={}", workspace.join(path).display());
     }

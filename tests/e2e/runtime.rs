@@ -15,8 +15,8 @@ use callflow_server::runtime::{
     Runtime, RuntimeConfig,
 };
 use callflow_server::store::{KvStore, RedbStore};
-use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
-use callflow_wire::{Action, Event};
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM, MIRROR_WASM};
+use callflow_wire::{Action, Callflow, Event};
 
 /// A directory for this test binary's files, under cargo's per-target temp dir.
 fn scratch(name: &str) -> PathBuf {
@@ -532,6 +532,94 @@ fn fresh_instance_cost() {
             us(instantiate, 0.5),
             us(call, 0.5),
             us(drop, 0.5)
+        );
+    }
+}
+
+/// Every webhook body under `tests/cases` (the IVR's steps and the documented samples).
+fn case_bodies() -> Vec<(PathBuf, Vec<u8>)> {
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut bodies = Vec::new();
+    for folder in ["ivr", "webhooks"] {
+        for entry in std::fs::read_dir(cases.join(folder)).expect("case folder") {
+            let path = entry.expect("entry").path().join("request.json");
+            let body = std::fs::read(&path).expect("request.json");
+            bodies.push((path, body));
+        }
+    }
+    bodies.sort();
+    bodies
+}
+
+/// Every callflow the IVR's cases expect, and one with every action and every optional
+/// field set.
+fn case_callflows() -> Vec<(String, Callflow)> {
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/ivr");
+    let mut flows: Vec<(String, Callflow)> = std::fs::read_dir(cases)
+        .expect("cases/ivr")
+        .map(|e| e.expect("entry").path().join("response.json"))
+        .map(|path| {
+            let json = std::fs::read(&path).expect("response.json");
+            let flow = serde_json::from_slice(&json).expect("a callflow");
+            (path.display().to_string(), flow)
+        })
+        .collect();
+    let every_field = r#"{"clientActionId":"all","callflow":[
+        {"action":"say","params":{"text":"hi","voiceProfile":"en-US-ZiraRUS","repetition":2,"speed":1.5}},
+        {"action":"sayAndCapture","params":{"promptMessage":"press","voiceProfile":"en-US-ZiraRUS",
+            "successMessage":"ok","failureMessage":"no","speed":0.5,"completeOnHash":false,"minDigits":1,
+            "maxDigits":4,"digitTimeout":3000,"overallTimeout":9000,"noOfTries":2}},
+        {"action":"playFile","params":{"fileUrl":"https://example.com/a.wav","repetition":3}},
+        {"action":"makeCall","params":{"source":"+6511111111","destination":"+6522222222","callRecording":true}},
+        {"action":"hangup"}]}"#;
+    flows.push((
+        "every field".into(),
+        serde_json::from_str(every_field).expect("every field"),
+    ));
+    flows.sort_by(|a, b| a.0.cmp(&b.0));
+    flows
+}
+
+#[tokio::test]
+async fn the_host_and_the_sdk_convert_every_case_across_wit_the_same_way() {
+    let s = shared();
+    let mirror = s
+        .runtime
+        .load_file(Path::new(MIRROR_WASM))
+        .expect("mirror loads");
+    let tenant = format!("mirror-{}", std::process::id());
+    let limits = Limits::default();
+    let bodies = case_bodies();
+    assert!(bodies.len() >= 30, "{} bodies", bodies.len());
+    // Events: the host's conversion in, the SDK's out, compared field for field.
+    for (path, body) in &bodies {
+        let event = callflow_wire::parse_webhook(body).expect("a case parses");
+        s.runtime
+            .invoke(&mirror, ctx(&tenant, "", limits), &event)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let seen = s.kv.get(&tenant, "event").expect("get").expect("stored");
+        assert_eq!(
+            String::from_utf8(seen).expect("utf-8"),
+            format!("{event:?}"),
+            "{} crossed WIT differently",
+            path.display()
+        );
+    }
+    // Callflows: the SDK's conversion in, the host's out.
+    let event = call_action(None);
+    for (name, flow) in case_callflows() {
+        let json = serde_json::to_vec(&flow).expect("json");
+        s.kv.set(&tenant, "callflow", &json, None).expect("set");
+        let answer = s
+            .runtime
+            .invoke(&mirror, ctx(&tenant, "", limits), &event)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            answer.callflow.as_ref(),
+            Some(&flow),
+            "{name} crossed WIT differently"
         );
     }
 }

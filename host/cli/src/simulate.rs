@@ -7,8 +7,9 @@
 //! Must not: decide anything about an answer itself. The walk (which webhook comes next,
 //! what the caller hears, what 8x8 accepts) is [`callflow_wire::platform`], shared with
 //! the SDK's native harness; in process, every webhook is answered by
-//! [`webhook::process`] on a tenant built by [`TenantConfig`] and [`Registry`], so the
-//! sandbox, the limits, the validation and the fallback are the server's own code.
+//! [`webhook::process`] on a tenant (from [`TenantConfig`]) installed in a [`Server`] of
+//! the simulator's own, so the sandbox, the admission, the limits, the validation and the
+//! fallback are the server's own code.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -18,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use callflow_wire::platform::{
-    self, Call, CallSetup, Cost, Ending, Failure, LogLine, Next, Press, Prompt, Reply, Script,
-    Style, Transcript, Webhook,
+    self, CallSetup, Cost, Ending, Failure, Next, Press, Prompt, Reply, ReplyLog, Script,
+    SimulatedCall, Style, Transcript, Webhook,
 };
 use serde_json::{Value, json};
 use tracing::instrument::WithSubscriber as _;
@@ -445,7 +446,7 @@ impl Simulator {
         mut out: Option<&mut W>,
         style: &Style,
     ) -> Result<Transcript, SimulateError> {
-        let mut call = Call::new(setup);
+        let mut call = SimulatedCall::new(setup);
         let mut shown = 0;
         loop {
             let next = call.next_step();
@@ -590,7 +591,7 @@ fn scratch_path(ext: &str) -> PathBuf {
 
 /// Collects the plugin's log lines (the runtime logs them under
 /// `callflow::plugin`) while one event runs.
-struct PluginLogs(Arc<Mutex<Vec<LogLine>>>);
+struct PluginLogs(Arc<Mutex<Vec<ReplyLog>>>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PluginLogs {
     fn on_event(
@@ -619,7 +620,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PluginLogs {
         event.record(&mut message);
         let level = meta.level().as_str().to_ascii_lowercase();
         if let Ok(mut logs) = self.0.lock() {
-            logs.push(LogLine {
+            logs.push(ReplyLog {
                 level,
                 message: message.0,
             });

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use callflow_wire::platform::{Call, CallSetup, Failure, LogLine, Next, Reply, Script, Transcript};
+use callflow_wire::platform::{
+    CallSetup, Failure, Next, Reply, ReplyLog, Script, SimulatedCall, Transcript,
+};
 use callflow_wire::{Callflow, EventKind, rules};
 
 use super::{Harness, event_from_json};
@@ -56,7 +58,7 @@ impl Harness {
 
     /// [`call`](Self::call) with the call's numbers, sub-account and behaviour set.
     pub fn call_with<P: Plugin>(&self, setup: CallSetup, mut script: Script) -> Transcript {
-        let mut call = Call::new(setup);
+        let mut call = SimulatedCall::new(setup);
         let mut clock = call.now_ms();
         loop {
             match call.next_step() {
@@ -93,7 +95,7 @@ impl Harness {
             .map_err(guest::plugin_error_from_wit);
         let logs = self.logs.borrow()[logged..]
             .iter()
-            .map(|l| LogLine {
+            .map(|l| ReplyLog {
                 level: l.level.as_str().to_owned(),
                 message: l.message.clone(),
             })
