@@ -12,6 +12,8 @@ mod api;
 mod auth;
 /// Malformed, incomplete, oversized or misaddressed requests: a specific 4xx each.
 mod bad_input;
+/// Several hosts on one real redis-server share tenant state.
+mod cluster;
 /// Repeated deliveries of an event make the plugin act once.
 mod duplicates;
 /// Hostile plugins get the fallback while a well-behaved tenant keeps answering.
@@ -34,3 +36,5 @@ mod scaffold;
 /// and both directions of a masked call (`tests/cases/simulate`), JSON, exit statuses,
 /// `--url`, a pseudo-terminal.
 mod simulate;
+/// The key-value contract against every backend: redb, memory, a real redis-server.
+mod store;

@@ -289,7 +289,7 @@ async fn the_kv_store_persists_per_tenant_and_tenants_are_isolated() {
         "count 1"
     );
     assert_eq!(
-        shared().kv.get(&a, "count").expect("get"),
+        shared().kv.get(&a, "count").await.expect("get"),
         Some(b"2".to_vec())
     );
 }
@@ -598,7 +598,11 @@ async fn the_host_and_the_sdk_convert_every_case_across_wit_the_same_way() {
             .invoke(&mirror, ctx(&tenant, "", limits), &event)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let seen = s.kv.get(&tenant, "event").expect("get").expect("stored");
+        let seen =
+            s.kv.get(&tenant, "event")
+                .await
+                .expect("get")
+                .expect("stored");
         assert_eq!(
             String::from_utf8(seen).expect("utf-8"),
             format!("{event:?}"),
@@ -610,7 +614,9 @@ async fn the_host_and_the_sdk_convert_every_case_across_wit_the_same_way() {
     let event = call_action(None);
     for (name, flow) in case_callflows() {
         let json = serde_json::to_vec(&flow).expect("json");
-        s.kv.set(&tenant, "callflow", &json, None).expect("set");
+        s.kv.set(&tenant, "callflow", &json, None)
+            .await
+            .expect("set");
         let answer = s
             .runtime
             .invoke(&mirror, ctx(&tenant, "", limits), &event)

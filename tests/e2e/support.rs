@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use callflow_server::Server;
-use callflow_server::config::{Overrides, ServerConfig};
+use callflow_server::config::{Overrides, ServerConfig, StoreConfig};
 use callflow_server::store::{KvStore, RedbStore};
 use callflow_server::tenant::Registry;
 use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
@@ -79,9 +79,14 @@ impl Host {
                     // Each start opens its own database file: the first host of a restart
                     // test still holds its file (redb locks it).
                     let kv_file = format!("kv-{}.redb", event_id("start"));
-                    let kv: Arc<dyn KvStore> =
-                        Arc::new(RedbStore::open(&config.data_dir.join(kv_file)).expect("store"));
-                    let server = Server::builder(config).kv(kv).build().expect("server");
+                    let mut builder = Server::builder(config.clone());
+                    if config.store == StoreConfig::Embedded {
+                        let kv: Arc<dyn KvStore> = Arc::new(
+                            RedbStore::open(&config.data_dir.join(kv_file)).expect("store"),
+                        );
+                        builder = builder.kv(kv);
+                    }
+                    let server = builder.build().expect("server");
                     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                         .await
                         .expect("bind");

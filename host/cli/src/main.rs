@@ -82,6 +82,13 @@ struct Common {
     /// Do not watch the tenants directory for changes.
     #[arg(long)]
     no_watch: bool,
+    /// Keep tenant state in this Redis (`redis://host:port/db`), shared with the other
+    /// nodes of a cluster, instead of the embedded store under --data.
+    #[arg(long = "redis", env = "CALLFLOW_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// This node's name in its logs, /metrics and /readyz [default: hostname-pid].
+    #[arg(long)]
+    node_id: Option<String>,
 }
 
 impl Common {
@@ -99,6 +106,8 @@ impl Common {
             tenants_dir: tenants,
             watch: watch.or(self.no_watch.then_some(false)),
             admin_token: self.admin_token.clone(),
+            redis_url: self.redis_url.clone(),
+            node_id: self.node_id.clone(),
         };
         Ok(ServerConfig::load(file, overrides)?)
     }

@@ -90,6 +90,8 @@ struct RawHostConfig {
     #[serde(default)]
     runtime: RawRuntime,
     #[serde(default)]
+    cluster: RawCluster,
+    #[serde(default)]
     defaults: RawLimits,
     #[serde(default)]
     maxima: RawLimits,
@@ -106,6 +108,14 @@ struct RawServer {
     data: Option<PathBuf>,
     tenants: Option<PathBuf>,
     watch: Option<bool>,
+}
+
+/// `[cluster]`: what makes this host a node of a cluster.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    redis_url: Option<String>,
+    node_id: Option<String>,
 }
 
 /// `[runtime]`: the sandbox's engine, fixed for the life of the process.
@@ -139,6 +149,10 @@ pub struct Overrides {
     pub watch: Option<bool>,
     /// `--admin-token` / `CALLFLOW_ADMIN_TOKEN`: the operator token for `/v1/admin`.
     pub admin_token: Option<String>,
+    /// `--redis` / `CALLFLOW_REDIS_URL`: the cluster's Redis.
+    pub redis_url: Option<String>,
+    /// `--node-id`: this node's name.
+    pub node_id: Option<String>,
 }
 
 impl std::fmt::Debug for Overrides {
@@ -149,8 +163,20 @@ impl std::fmt::Debug for Overrides {
             .field("tenants_dir", &self.tenants_dir)
             .field("watch", &self.watch)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field("node_id", &self.node_id)
             .finish()
     }
+}
+
+/// Where tenant state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// The embedded redb file under the data directory (one machine).
+    Embedded,
+    /// A Redis shared by the cluster's nodes (the URL may carry a password: it is not
+    /// logged).
+    Redis(String),
 }
 
 /// Everything a [`Server`](crate::Server) is built from, validated.
@@ -167,6 +193,10 @@ pub struct ServerConfig {
     pub watch: bool,
     /// The operator token for the admin API; without it only tenant tokens work.
     pub admin_token: Option<String>,
+    /// Where tenant state lives.
+    pub store: StoreConfig,
+    /// This node's name in logs, `/metrics` and `/readyz`.
+    pub node_id: String,
     /// Tenant defaults, operator maxima and the host's own bounds.
     pub host: HostConfig,
     /// The sandbox's engine (its memory ceiling is `host.maxima`'s).
@@ -181,6 +211,14 @@ impl std::fmt::Debug for ServerConfig {
             .field("tenants_dir", &self.tenants_dir)
             .field("watch", &self.watch)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field(
+                "store",
+                &match self.store {
+                    StoreConfig::Embedded => "embedded",
+                    StoreConfig::Redis(_) => "redis",
+                },
+            )
+            .field("node_id", &self.node_id)
             .field("host", &self.host)
             .field("runtime", &self.runtime)
             .finish()
@@ -241,8 +279,38 @@ impl ServerConfig {
                         .into(),
             });
         }
+        let store = match o.redis_url.or(raw.cluster.redis_url) {
+            None => StoreConfig::Embedded,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                StoreConfig::Redis(url)
+            }
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    field: "cluster.redis_url".into(),
+                    message: "a Redis URL starts with redis:// (or rediss://)".into(),
+                });
+            }
+        };
+        let node_id = o
+            .node_id
+            .or(raw.cluster.node_id)
+            .unwrap_or_else(default_node_id);
+        if node_id.is_empty()
+            || !node_id
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                field: "cluster.node_id".into(),
+                message: "use printable characters without spaces, quotes or backslashes".into(),
+            });
+        }
         Ok(Self {
             listen: o.listen.or(server.listen).unwrap_or(Self::DEFAULT_LISTEN),
+            store,
+            node_id,
             runtime: RuntimeConfig {
                 cache_dir: Some(data_dir.join("compiled")),
                 ..runtime
@@ -259,6 +327,16 @@ impl ServerConfig {
     pub fn kv_path(&self) -> PathBuf {
         self.data_dir.join("kv.redb")
     }
+}
+
+/// This machine's hostname and this process's id: unique among a cluster's nodes.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// The sandbox's settings: `[runtime]` over [`RuntimeConfig::default`], with the memory

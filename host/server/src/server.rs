@@ -20,10 +20,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, StoreConfig};
 use crate::http::{AdminAuth, AppState, app};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::store::{KvStore, RedbStore, StoreError};
+use crate::store::{KvStore, RedbStore, RedisStore, StoreError};
 use crate::tenant::Registry;
 use crate::tenant::reload::{Watch, WatchError};
 use crate::tenant::repo::Repo;
@@ -72,6 +72,8 @@ pub struct Server {
     watch: bool,
     /// The embedded store, when the server opened it (so it purges it).
     redb: Option<Arc<RedbStore>>,
+    /// Which store tenant state is in, for the log.
+    store: &'static str,
 }
 
 /// Builds a [`Server`] with parts shared with others (a runtime with its compile cache,
@@ -100,9 +102,18 @@ impl Builder {
     /// tenant's first event) and logs each tenant that could not be read.
     pub fn build(self) -> Result<Server, ServerError> {
         let config = self.config;
-        let (kv, redb): (Arc<dyn KvStore>, _) = match self.kv {
-            Some(kv) => (kv, None),
-            None => {
+        let store = match (&self.kv, &config.store) {
+            (Some(_), _) => "given",
+            (None, StoreConfig::Redis(_)) => "redis",
+            (None, StoreConfig::Embedded) => "redb",
+        };
+        let (kv, redb): (Arc<dyn KvStore>, _) = match (self.kv, &config.store) {
+            (Some(kv), _) => (kv, None),
+            (None, StoreConfig::Redis(url)) => (
+                Arc::new(RedisStore::open(url, &config.node_id)?) as Arc<dyn KvStore>,
+                None,
+            ),
+            (None, StoreConfig::Embedded) => {
                 std::fs::create_dir_all(&config.data_dir).map_err(|source| {
                     ServerError::DataDir {
                         path: config.data_dir.clone(),
@@ -138,9 +149,11 @@ impl Builder {
                 registry,
                 kv,
                 admin: AdminAuth::new(config.admin_token.as_deref()),
+                node: Arc::from(config.node_id.as_str()),
             },
             watch: config.watch,
             redb,
+            store,
         })
     }
 }
@@ -187,7 +200,12 @@ impl Server {
         };
         let purge = self.redb.map(|store| tokio::spawn(purge_expired(store)));
         if let Ok(addr) = listener.local_addr() {
-            info!(%addr, "serving webhooks at /v1/tenants/{{tenant}}/webhooks/voice");
+            info!(
+                %addr,
+                node = &*self.state.node,
+                store = self.store,
+                "serving webhooks at /v1/tenants/{{tenant}}/webhooks/voice"
+            );
         }
         let served = axum::serve(
             listener,

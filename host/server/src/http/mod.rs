@@ -44,6 +44,8 @@ pub struct AppState {
     pub kv: Arc<dyn KvStore>,
     /// Who may use the admin API.
     pub admin: AdminAuth,
+    /// This node's name (`/readyz`, `/metrics`).
+    pub node: Arc<str>,
 }
 
 /// The host's routes. Serve them with the client's address

@@ -23,6 +23,7 @@ async fn ready(State(state): State<AppState>) -> Response {
     let tenants = state.registry.all();
     let residency = state.registry.residency();
     let body = Json(json!({
+        "node": &*state.node,
         "tenants": tenants.len(),
         "plugins_loaded": residency.resident,
         "plugins_failed": tenants.iter().filter(|t| t.plugin.error().is_some()).count(),
@@ -36,7 +37,13 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let tenants = state.registry.all();
-    let mut text = crate::metrics::render(tenants.iter().map(|t| (&*t.id, &t.state.stats)));
+    let mut text = format!(
+        "# HELP callflow_node_info This node's name (--node-id).\n# TYPE callflow_node_info gauge\ncallflow_node_info{{node=\"{}\"}} 1\n",
+        state.node
+    );
+    text.push_str(&crate::metrics::render(
+        tenants.iter().map(|t| (&*t.id, &t.state.stats)),
+    ));
     text.push_str("# HELP callflow_plugin_loaded Whether the tenant's plugin is in memory (plugins load on first event and are evicted when idle).\n# TYPE callflow_plugin_loaded gauge\n");
     for t in &tenants {
         text.push_str(&format!(

@@ -1,8 +1,9 @@
 //! The one place the `plugin` world's host bindings are generated.
 //!
-//! `log`, `config` and `kv.get` are synchronous host functions (memory, or a read of
-//! the store's memory map); the `kv` writes are async, so that a commit's fsync runs on
-//! the blocking pool instead of stalling every other event on the worker. The `handler`
+//! `log` and `config` are synchronous host functions (memory); every `kv` function is
+//! async, so that the store decides what may wait: redb answers reads from its memory
+//! map at once and commits on the blocking pool, Redis waits on the network, and neither
+//! stalls the other events on the worker. The `handler`
 //! and `api` exports are called asynchronously so that WASI's async host functions and
 //! epoch yields work inside a tokio worker.
 
@@ -10,6 +11,7 @@ wasmtime::component::bindgen!({
     path: "../../wit",
     world: "plugin",
     imports: {
+        "callflow:plugin/kv.get": async,
         "callflow:plugin/kv.set": async,
         "callflow:plugin/kv.delete": async,
         "callflow:plugin/kv.compare-and-swap": async,

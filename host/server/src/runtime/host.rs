@@ -162,32 +162,10 @@ fn kv_error(err: StoreError) -> kv::KvError {
     }
 }
 
-impl HostState {
-    /// Runs a store write on tokio's blocking pool: a commit waits for its fsync, which
-    /// must not hold up the other events on this worker. The plugin waits (its fuel does
-    /// not run meanwhile; its deadline is checked when it resumes).
-    async fn write<R: Send + 'static>(
-        &self,
-        op: impl FnOnce(&dyn KvStore, &str) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, kv::KvError> {
-        let kv = Arc::clone(&self.kv);
-        let tenant = Arc::clone(&self.tenant);
-        tokio::task::spawn_blocking(move || op(&*kv, &tenant))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Unavailable(format!(
-                    "the store task failed: {e}"
-                )))
-            })
-            .map_err(kv_error)
-    }
-}
-
-// Reads come from redb's memory map and return at once; writes commit durably, off the
-// worker thread.
+// The store decides what may block (see `crate::store`): every call is awaited here.
 impl kv::Host for HostState {
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv::KvError> {
-        self.kv.get(&self.tenant, &key).map_err(kv_error)
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv::KvError> {
+        self.kv.get(&self.tenant, &key).await.map_err(kv_error)
     }
 
     async fn set(
@@ -196,14 +174,19 @@ impl kv::Host for HostState {
         value: Vec<u8>,
         ttl_ms: Option<u64>,
     ) -> Result<(), kv::KvError> {
-        self.write(move |kv, tenant| {
-            kv.set(tenant, &key, &value, ttl_ms.map(Duration::from_millis))
-        })
-        .await
+        self.kv
+            .set(
+                &self.tenant,
+                &key,
+                &value,
+                ttl_ms.map(Duration::from_millis),
+            )
+            .await
+            .map_err(kv_error)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
-        self.write(move |kv, tenant| kv.delete(tenant, &key)).await
+        self.kv.delete(&self.tenant, &key).await.map_err(kv_error)
     }
 
     async fn compare_and_swap(
@@ -213,16 +196,16 @@ impl kv::Host for HostState {
         new: Option<Vec<u8>>,
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::KvError> {
-        self.write(move |kv, tenant| {
-            kv.compare_and_swap(
-                tenant,
+        self.kv
+            .compare_and_swap(
+                &self.tenant,
                 &key,
                 expected.as_deref(),
                 new.as_deref(),
                 ttl_ms.map(Duration::from_millis),
             )
-        })
-        .await
+            .await
+            .map_err(kv_error)
     }
 }
 
@@ -432,7 +415,7 @@ mod tests {
     //! The imports, called through the generated `Host` traits without any wasm.
     use super::*;
     use crate::store::RedbStore;
-    use crate::store::tests::TempDir;
+    use crate::store::test_dir::TempDir;
 
     fn host(tenant: &str, kv: &Arc<dyn KvStore>, config: &[(&str, &str)]) -> HostState {
         HostState::new(InvokeContext {
@@ -476,9 +459,12 @@ mod tests {
         kv::Host::set(&mut acme, "n".into(), b"1".to_vec(), None)
             .await
             .expect("set");
-        assert_eq!(kv::Host::get(&mut globex, "n".into()).expect("get"), None);
         assert_eq!(
-            kv::Host::get(&mut acme, "n".into()).expect("get"),
+            kv::Host::get(&mut globex, "n".into()).await.expect("get"),
+            None
+        );
+        assert_eq!(
+            kv::Host::get(&mut acme, "n".into()).await.expect("get"),
             Some(b"1".to_vec())
         );
         assert!(
@@ -491,9 +477,12 @@ mod tests {
                 .await
                 .expect("cas")
         );
-        assert_eq!(kv::Host::get(&mut acme, "n".into()).expect("get"), None);
+        assert_eq!(
+            kv::Host::get(&mut acme, "n".into()).await.expect("get"),
+            None
+        );
         // The store's own view: the value lived under acme only.
-        assert_eq!(kv.get("globex", "n").expect("get"), None);
+        assert_eq!(kv.get("globex", "n").await.expect("get"), None);
     }
 
     #[tokio::test]
@@ -503,12 +492,12 @@ mod tests {
         kv::Host::set(&mut h, "k".into(), b"v".to_vec(), Some(0))
             .await
             .expect("set");
-        assert_eq!(kv::Host::get(&mut h, "k".into()).expect("get"), None);
+        assert_eq!(kv::Host::get(&mut h, "k".into()).await.expect("get"), None);
         kv::Host::set(&mut h, "k".into(), b"v".to_vec(), Some(60_000))
             .await
             .expect("set");
         assert_eq!(
-            kv::Host::get(&mut h, "k".into()).expect("get"),
+            kv::Host::get(&mut h, "k".into()).await.expect("get"),
             Some(b"v".to_vec())
         );
     }

@@ -1,0 +1,118 @@
+//! Real servers for the tests that need them, started from the machine's own packages:
+//! `redis-server` on a free loopback port with its own directory, killed on drop.
+//!
+//! A developer without the package gets a skipped test (a line on stderr says so);
+//! with `CALLFLOW_REQUIRE_SERVERS=1` (set by `.ci/run`) a missing server is a failure.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Set by `.ci/run`: a server the tests need must be there.
+pub const REQUIRE_SERVERS: &str = "CALLFLOW_REQUIRE_SERVERS";
+
+/// Whether `program` can be run; when it cannot, `None` on a laptop and a panic in CI.
+pub fn available(program: &str, test: &str) -> bool {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os(REQUIRE_SERVERS).is_none(),
+            "{test}: `{program}` is not installed and {REQUIRE_SERVERS} is set"
+        );
+        eprintln!("{test}: skipped: `{program}` is not installed");
+    }
+    found
+}
+
+/// A free TCP port on loopback (free when asked; the caller binds it next).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running `redis-server`.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its working directory (the AOF lives here).
+    pub dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts one under `dir` (`redis-server` from PATH), with the AOF on and fsynced on
+    /// every write, and waits until it answers; `None` when it is not installed (see
+    /// [`available`]).
+    pub fn start(dir: &Path, test: &str) -> Option<RedisServer> {
+        if !available("redis-server", test) {
+            return None;
+        }
+        std::fs::create_dir_all(dir).expect("redis dir");
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let server = RedisServer {
+            child,
+            port,
+            dir: dir.to_owned(),
+        };
+        server.wait_ready();
+        Some(server)
+    }
+
+    /// `redis://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Runs `redis-cli` against it; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.cli(&["PING"]) == "PONG" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not answer PING", self.port);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
