@@ -2,13 +2,13 @@
 //! failure under `.ci/run`): tenant state written through one node is what every other
 //! node reads.
 //!
-//! What is shared so far: the tenants' key-value store. Tenant configuration, plugin
-//! versions, session pins and the duplicate-delivery cache are still each node's own
-//! (every node here is given the same tenants directory).
+//! What is shared so far: the tenants' key-value store and which node answers a
+//! delivery. Tenant configuration, plugin versions and session pins are still each node's
+//! own (every node here is given the same tenants directory).
 
 use std::path::Path;
 
-use callflow_test_artifacts::NUMBER_MASKING_WASM;
+use callflow_test_artifacts::{HOSTILE_WASM, NUMBER_MASKING_WASM};
 use callflow_tests::servers::RedisServer;
 use serde_json::{Value, json};
 
@@ -25,11 +25,19 @@ fn node(name: &str, redis: &RedisServer) -> Host {
             "[cluster]\nredis_url = \"{}\"\nnode_id = \"{name}\"\n",
             redis.url()
         ),
-        &[TenantSpec {
-            id: "rides",
-            toml,
-            wasm: Some(Path::new(NUMBER_MASKING_WASM)),
-        }],
+        &[
+            TenantSpec {
+                id: "rides",
+                toml,
+                wasm: Some(Path::new(NUMBER_MASKING_WASM)),
+            },
+            // Adds one to its `count` key on every event it runs, and says the count.
+            TenantSpec {
+                id: "counter",
+                toml: "sub_accounts = [\"*\"]\n[config]\nmode = \"kv\"\n".into(),
+                wasm: Some(Path::new(HOSTILE_WASM)),
+            },
+        ],
     )
 }
 
@@ -62,15 +70,21 @@ fn dial(source: &str, destination: &str) -> String {
     .to_string()
 }
 
+fn redis(test: &str) -> Option<RedisServer> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    RedisServer::start(&dir, test)
+}
+
+async fn ready(host: &Host) -> (u16, Value) {
+    let resp = reqwest::get(host.url("/readyz")).await.expect("readyz");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
+
 #[tokio::test]
 async fn a_booking_made_through_one_node_is_honoured_by_a_call_on_another() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cluster-redis-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let Some(redis) = RedisServer::start(
-        &dir,
-        "a_booking_made_through_one_node_is_honoured_by_a_call_on_another",
-    ) else {
+    let Some(redis) = redis("cluster-booking") else {
         return;
     };
     let (a, b) = (node("a", &redis), node("b", &redis));
@@ -127,4 +141,105 @@ async fn a_booking_made_through_one_node_is_honoured_by_a_call_on_another() {
             .await
             .contains("callflow_node_info{node=\"a\"} 1")
     );
+}
+
+fn said(answer: &Value) -> String {
+    answer["callflow"][0]["params"]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn one_event_delivered_to_two_nodes_at_once_runs_the_plugin_once() {
+    let Some(redis) = redis("cluster-dedupe") else {
+        return;
+    };
+    let (a, b) = (node("a", &redis), node("b", &redis));
+    for round in 1..=10 {
+        let body = crate::support::call_action(&event_id("twice"), None, None);
+        let (from_a, from_b) = tokio::join!(a.post("counter", &body), b.post("counter", &body));
+        assert_eq!((from_a.0, from_b.0), (200, 200));
+        // Both nodes answer with the one run's callflow.
+        assert_eq!(from_a.1, from_b.1, "round {round}");
+        assert_eq!(said(&from_a.1), format!("count {round}"), "round {round}");
+    }
+    // A new event runs once more: the ten pairs ran the plugin ten times, not twenty.
+    let (_, next) = b
+        .post(
+            "counter",
+            &crate::support::call_action(&event_id("next"), None, None),
+        )
+        .await;
+    assert_eq!(said(&next), "count 11");
+    let metrics = a.metrics().await + &b.metrics().await;
+    let duplicates: u64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("callflow_webhooks_total{tenant=\"counter\"")
+                && l.contains("outcome=\"duplicate\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(
+        duplicates, 10,
+        "one of each pair was a duplicate:\n{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn while_redis_is_down_calls_get_the_fallback_and_the_node_recovers_by_itself() {
+    let Some(mut redis) = redis("cluster-down") else {
+        return;
+    };
+    let a = node("a", &redis);
+    let (rider, driver) = ("+6591240001", "+6591240002");
+    let (status, booking) = api(
+        &a,
+        "POST",
+        "/bookings",
+        Some(json!({ "participants": [rider, driver], "ttlSeconds": 600 })),
+    )
+    .await;
+    assert_eq!(status, 201, "{booking}");
+    let vn = booking["virtualNumber"]
+        .as_str()
+        .expect("a number")
+        .to_owned();
+    assert_eq!(ready(&a).await.0, 200);
+
+    redis.kill();
+    // Within a few health checks the node says it is not ready.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut state = ready(&a).await;
+    while state.0 != 503 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        state = ready(&a).await;
+    }
+    assert_eq!(state.0, 503, "{}", state.1);
+    assert_eq!(state.1["store"], "unreachable");
+    // A caller hears the tenant's fallback, never an error.
+    let (status, answer) = a.post("rides", &dial(rider, &vn)).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer, crate::support::default_fallback(), "{answer}");
+    // The plugin's API says why it cannot answer.
+    let (status, refused) = api(&a, "GET", "/bookings", None).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{refused}"
+    );
+
+    // Redis comes back from its AOF; the node reconnects by itself and the booking,
+    // acknowledged before the crash, is still there.
+    redis.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ready(&a).await.0 != 200 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready(&a).await.0, 200);
+    let (status, answer) = a.post("rides", &dial(rider, &vn)).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["callflow"][0]["action"], "makeCall", "{answer}");
+    assert_eq!(answer["callflow"][0]["params"]["destination"], driver);
 }

@@ -83,6 +83,37 @@ impl RedisServer {
         Some(server)
     }
 
+    /// Kills it (SIGKILL: what an acknowledged write survives is the AOF's to say).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and directory (so from its AOF) after [`kill`](Self::kill).
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(self.port, &self.dir);
+        self.wait_ready();
+    }
+
+    fn spawn(port: u16, dir: &Path) -> Child {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server")
+    }
+
     /// `redis://127.0.0.1:<port>/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)

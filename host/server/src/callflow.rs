@@ -31,6 +31,9 @@ pub enum EventFailure {
     /// The tenant is over its concurrency cap or its fuel rate.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The cluster's shared state (Redis) cannot be reached: no plugin runs without it.
+    #[error("the cluster's shared store is unreachable: {0}")]
+    StoreUnavailable(String),
 }
 
 impl EventFailure {
@@ -42,6 +45,7 @@ impl EventFailure {
             EventFailure::NoCallflow => "no_callflow",
             EventFailure::NotLoaded(_) => "not_loaded",
             EventFailure::Refused(r) => r.reason(),
+            EventFailure::StoreUnavailable(_) => "store_unavailable",
         }
     }
 }

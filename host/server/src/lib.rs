@@ -33,7 +33,8 @@
 //!    ([`callflow_wire::rules`]) and rendered as 8x8 JSON, or replaced by the tenant's
 //!    fallback when the plugin failed in any way; the caller never hears dead air.
 //!
-//! [`metrics`] counts every hop's outcome for `/metrics`.
+//! [`metrics`] counts every hop's outcome for `/metrics`. In a cluster, [`cluster`] is
+//! where nodes agree on who answers a delivery (hop 2) and learn whether Redis is up.
 //!
 //! The plugin's own API takes a shorter trip: [`http`] routes
 //! `/v1/tenants/{tenant}/api/{*path}`, checks the tenant's API key and the body limit,
@@ -52,6 +53,7 @@
 //! 5, minus the duplicate cache) on a [`Server`] of its own.
 
 pub mod callflow;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod metrics;

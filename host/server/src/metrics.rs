@@ -44,7 +44,7 @@ impl Outcome {
 }
 
 /// Every failure reason, as the metric label and log field spell it.
-pub const FAILURE_REASONS: [&str; 12] = [
+pub const FAILURE_REASONS: [&str; 13] = [
     "out_of_fuel",
     "deadline",
     "memory_limit",
@@ -57,6 +57,7 @@ pub const FAILURE_REASONS: [&str; 12] = [
     "not_loaded",
     "concurrency_limit",
     "fuel_rate_limit",
+    "store_unavailable",
 ];
 
 const KINDS: usize = EventKind::ALL.len();

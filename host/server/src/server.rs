@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
+use crate::cluster::Cluster;
 use crate::config::{ServerConfig, StoreConfig};
 use crate::http::{AdminAuth, AppState, app};
 use crate::runtime::{Runtime, RuntimeError};
@@ -133,7 +134,11 @@ impl Builder {
             source,
         };
         let repo = Repo::open(&config.tenants_dir).map_err(tenants_err)?;
-        let registry = Arc::new(Registry::new(runtime, config.host.clone(), repo));
+        let cluster = match &config.store {
+            StoreConfig::Redis(url) => Some(Cluster::open(url, &config.node_id)?),
+            StoreConfig::Embedded => None,
+        };
+        let registry = Arc::new(Registry::new(runtime, config.host.clone(), repo, cluster));
         for (tenant, problem) in registry.load_all().map_err(tenants_err)? {
             error!(tenant, problem, "tenant not fully loaded");
         }
@@ -199,6 +204,7 @@ impl Server {
             None
         };
         let purge = self.redb.map(|store| tokio::spawn(purge_expired(store)));
+        let health = self.state.registry.cluster().map(|c| c.watch_health());
         if let Ok(addr) = listener.local_addr() {
             info!(
                 %addr,
@@ -214,8 +220,8 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve);
-        if let Some(purge) = purge {
-            purge.abort();
+        for task in [purge, health].into_iter().flatten() {
+            task.abort();
         }
         info!("stopped: in-flight requests completed");
         served

@@ -19,10 +19,11 @@ use callflow_wire::{Event, EventKind, ParseError, parse_webhook};
 use tracing::{Span, debug, warn};
 
 use crate::callflow::{EventFailure, answer};
+use crate::cluster::{Claim, Cluster};
 use crate::metrics::Outcome;
 use crate::runtime::Runtime;
 use crate::store::KvStore;
-use crate::tenant::Tenant;
+use crate::tenant::{Registry, Tenant};
 
 /// The answer to a non-call-action webhook: 8x8 only needs the 200.
 pub const ACK_BODY: &[u8] = b"{}";
@@ -44,7 +45,7 @@ pub enum WebhookError {
 /// Handles one webhook body for `tenant`; the answer is the response body (callflow
 /// JSON for a call action, [`ACK_BODY`] otherwise), always sent with 200.
 pub async fn handle(
-    runtime: &Arc<Runtime>,
+    registry: &Registry,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     body: &[u8],
@@ -72,15 +73,30 @@ pub async fn handle(
         span.record("event_id", id);
     }
 
-    let cell = tenant.state.deliveries.cell(&event.delivery_key());
+    let key = event.delivery_key();
+    let cell = tenant.state.deliveries.cell(&key);
     let ran = AtomicBool::new(false);
-    let body = cell
-        .get_or_init(|| {
+    let runtime = registry.runtime();
+    // Concurrent deliveries to this node share the cell; in a cluster, the first node to
+    // claim the delivery runs it. An answer given because the cluster was unreachable is
+    // not kept: a later delivery tries again.
+    let answered = cell
+        .get_or_try_init(|| {
             ran.store(true, Ordering::Relaxed);
-            run(runtime, kv, tenant, event)
+            async {
+                match registry.cluster() {
+                    None => Ok(run(runtime, kv, tenant, event).await),
+                    Some(cluster) => {
+                        run_once_in_cluster(cluster, runtime, kv, tenant, event, &key).await
+                    }
+                }
+            }
         })
-        .await
-        .clone();
+        .await;
+    let body = match answered {
+        Ok(body) => body.clone(),
+        Err(unkept) => return Ok(unkept),
+    };
     if !ran.load(Ordering::Relaxed) {
         // `run` counts the outcome of the delivery that ran the plugin.
         debug!("repeated delivery answered from the cache");
@@ -109,6 +125,58 @@ async fn run(
     }
     stats.webhook(kind, handled.outcome);
     handled.body
+}
+
+/// Runs the plugin for `event` unless another node has (its answer is replayed) or is
+/// running it (its answer is awaited). `Err` is an answer not to keep: the cluster could
+/// not be reached, and the caller got the fallback.
+async fn run_once_in_cluster(
+    cluster: &Cluster,
+    runtime: &Arc<Runtime>,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: Event,
+    key: &str,
+) -> Result<Bytes, Bytes> {
+    let kind = event.kind();
+    let unreachable = |cause: String| {
+        let failure = EventFailure::StoreUnavailable(cause);
+        let stats = &tenant.state.stats;
+        stats.failure(failure.reason());
+        warn!(reason = failure.reason(), cause = %failure, "cluster unreachable; answering without the plugin");
+        let (body, outcome) = if kind == EventKind::CallAction {
+            (tenant.fallback_body.clone(), Outcome::Fallback)
+        } else {
+            (Bytes::from_static(ACK_BODY), Outcome::Failed)
+        };
+        stats.webhook(kind, outcome);
+        body
+    };
+    if !cluster.healthy() {
+        return Err(unreachable("redis did not answer the last ping".into()));
+    }
+    // Longer than the plugin may run: a claim outlives a slow plugin, not a dead node.
+    let claim_ttl = tenant.config.limits.sandbox.timeout * 2 + Duration::from_secs(1);
+    let mut claim = cluster.claim(&tenant.id, key, claim_ttl).await;
+    if let Ok(Claim::Running(node)) = &claim {
+        debug!(node = %node, "another node runs this delivery; waiting for its answer");
+        claim = cluster.await_answer(&tenant.id, key, claim_ttl).await;
+    }
+    match claim {
+        Ok(Claim::Mine | Claim::Running(_)) => {
+            let body = run(runtime, kv, tenant, event).await;
+            if let Err(e) = cluster.answered(&tenant.id, key, &body).await {
+                warn!(cause = %e, "the answer could not be shared; a repeated delivery to another node may run the plugin again");
+            }
+            Ok(body)
+        }
+        Ok(Claim::Answered(body)) => {
+            debug!("repeated delivery answered by another node");
+            tenant.state.stats.webhook(kind, Outcome::Duplicate);
+            Ok(body)
+        }
+        Err(e) => Err(unreachable(e.to_string())),
+    }
 }
 
 /// What the host made of one event.

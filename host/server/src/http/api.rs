@@ -87,6 +87,10 @@ async fn serve(
         let (parts, body) = request.into_parts();
         let body = read_body(body, state.registry.host().max_body_bytes).await?;
         let stats = &tenant.state.stats;
+        if state.registry.cluster().is_some_and(|c| !c.healthy()) {
+            stats.failure("store_unavailable");
+            return Err(HttpError::StoreUnavailable);
+        }
         // Admitted before the plugin is loaded: a flood over the limits costs a check.
         let admission = tenant
             .admit(state.registry.runtime(), &state.kv)

@@ -108,6 +108,9 @@ pub enum HttpError {
     /// The host could not run the plugin.
     #[error("the host could not run the tenant's plugin ({reason}); retry shortly", reason = .0.reason())]
     HostUnavailable(PluginFailure),
+    /// The cluster's shared store (Redis) cannot be reached.
+    #[error("the cluster's shared store is unreachable; retry shortly")]
+    StoreUnavailable,
     /// The plugin answered with a status that is not one.
     #[error("the plugin answered status {0}; a status must be 200 to 599")]
     PluginBadResponse(u16),
@@ -181,6 +184,7 @@ impl HttpError {
             Self::PluginFailed(_) => "plugin_failed",
             Self::HostUnavailable(_) => "host_unavailable",
             Self::PluginBadResponse(_) => "plugin_bad_response",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -216,7 +220,7 @@ impl HttpError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Self::ConcurrencyLimit(_) | Self::FuelRateLimit(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::PluginUnavailable(_) | Self::HostUnavailable(_) => {
+            Self::PluginUnavailable(_) | Self::HostUnavailable(_) | Self::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -232,7 +236,7 @@ impl IntoResponse for HttpError {
         tracing::info!(status = status.as_u16(), code, message = %message, "request refused");
         let mut response =
             (status, Json(json!({ "code": code, "message": message }))).into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

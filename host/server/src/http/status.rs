@@ -22,13 +22,17 @@ pub(super) fn routes() -> Router<AppState> {
 async fn ready(State(state): State<AppState>) -> Response {
     let tenants = state.registry.all();
     let residency = state.registry.residency();
+    // In a cluster, a node that cannot reach Redis is not ready: the balancer should send
+    // calls to a node that can.
+    let store_up = state.registry.cluster().is_none_or(|c| c.healthy());
     let body = Json(json!({
         "node": &*state.node,
+        "store": if store_up { "reachable" } else { "unreachable" },
         "tenants": tenants.len(),
         "plugins_loaded": residency.resident,
         "plugins_failed": tenants.iter().filter(|t| t.plugin.error().is_some()).count(),
     }));
-    if tenants.is_empty() {
+    if tenants.is_empty() || !store_up {
         (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     } else {
         body.into_response()

@@ -44,8 +44,7 @@ async fn voice_webhook(
         check_content_type(request.headers())?;
         let limit = state.registry.host().max_body_bytes;
         let body = read_body(request.into_body(), limit).await?;
-        let answer =
-            crate::webhook::handle(state.registry.runtime(), &state.kv, &tenant, &body).await?;
+        let answer = crate::webhook::handle(&state.registry, &state.kv, &tenant, &body).await?;
         Ok((
             [(
                 header::CONTENT_TYPE,

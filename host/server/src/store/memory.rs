@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{KvStore, StoreError, check, expiry, live, now_ms};
 
-/// A store in memory, for one dry run: the same semantics as [`RedbStore`], nothing on
+/// A store in memory, for one dry run: the same semantics as [`super::RedbStore`], nothing on
 /// disk, gone when dropped, and bounded in bytes so that a plugin writing in a loop
 /// fills it, not the host's memory.
 #[derive(Debug)]

@@ -33,6 +33,7 @@ use bytes::Bytes;
 pub use admission::{Admission, Refusal};
 pub use state::TenantState;
 
+use crate::cluster::Cluster;
 use crate::config::{ConfigError, HostConfig, TenantConfig};
 use crate::runtime::{LoadError, LoadedPlugin, Runtime};
 use repo::Repo;
@@ -76,6 +77,7 @@ pub struct Registry {
     residency: Arc<Residency>,
     host: HostConfig,
     repo: Repo,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// True when `id` may name a tenant (it appears in URLs and folder names).
@@ -105,8 +107,14 @@ pub enum Reloaded {
 }
 
 impl Registry {
-    /// An empty registry for the tenants in `repo`, loading plugins into `runtime`.
-    pub fn new(runtime: Arc<Runtime>, host: HostConfig, repo: Repo) -> Self {
+    /// An empty registry for the tenants in `repo`, loading plugins into `runtime`; a
+    /// cluster node's coordinates with the other nodes through `cluster`.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        host: HostConfig,
+        repo: Repo,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Self {
         let residency = Residency::new(Arc::clone(&runtime), host.max_loaded_plugins);
         Self {
             tenants: RwLock::default(),
@@ -115,7 +123,13 @@ impl Registry {
             residency,
             host,
             repo,
+            cluster,
         }
+    }
+
+    /// The cluster this node belongs to, if it is a node of one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// Plugins in memory, the bound, loads and evictions.

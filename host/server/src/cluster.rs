@@ -1,0 +1,263 @@
+//! What the nodes of a cluster coordinate through Redis, beside the tenants' key-value
+//! store ([`crate::store::RedisStore`]): which node answers a delivery, and whether Redis
+//! can be reached at all.
+//!
+//! **Deliveries.** 8x8 may deliver an event twice, and a load balancer may send the two
+//! copies to two nodes. The first node to claim the event's key
+//! (`cf:{tenant}:evt:<key>`, `SET NX` with a claim TTL longer than the plugin may run)
+//! runs the plugin and stores its answer for [`ANSWER_WINDOW`]; a node that finds the
+//! answer replays it; a node that finds a claim waits for the answer. A claim whose node
+//! died expires, and the event may then run again. Claiming and reading the answer is one
+//! script: one round trip per event.
+//!
+//! **Health.** A ping every [`HEALTH_EVERY`], and every operation's own result, keep
+//! [`Cluster::healthy`] current. While Redis cannot be reached, call actions get the
+//! tenant's fallback at once (no plugin runs without its state), the plugin API answers
+//! 503 `store_unavailable`, and `/readyz` says not ready; the connection comes back by
+//! itself.
+//!
+//! Must not: hold tenant data (that is the store's), or decide what a caller hears (the
+//! webhook does).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::ConnectionManager;
+use redis::{RedisError, Script, Value};
+
+use crate::store::StoreError;
+
+/// How long an answer is kept for repeated deliveries across nodes.
+pub const ANSWER_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How often Redis is pinged for [`Cluster::healthy`].
+pub const HEALTH_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a node waits for another node's answer between looks.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// `KEYS[1]`; `ARGV`: this node's claim, claim TTL (ms). Returns `{0}` when the claim is
+/// this node's now, `{1, answer}` when the answer is stored, `{2, claimant}` while
+/// another node runs it.
+const CLAIM: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], 'p' .. ARGV[1], 'PX', ARGV[2])
+  return {0}
+end
+if string.sub(cur, 1, 1) == 'd' then return {1, string.sub(cur, 2)} end
+return {2, string.sub(cur, 2)}
+";
+
+/// What a node found when it claimed a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The delivery is this node's to run.
+    Mine,
+    /// Another delivery of the event was answered; this is its answer.
+    Answered(Bytes),
+    /// Another node (named) is running it now.
+    Running(String),
+}
+
+/// A node's handle on the cluster's coordination.
+pub struct Cluster {
+    conn: ConnectionManager,
+    claim: Script,
+    node: Arc<str>,
+    healthy: AtomicBool,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node", &self.node)
+            .field("healthy", &self.healthy())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(err: RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {err}"))
+}
+
+impl Cluster {
+    /// Coordination through the Redis at `url`, as `node`; call inside a tokio runtime.
+    /// Connects lazily; starts healthy and learns otherwise from the first ping.
+    pub fn open(url: &str, node: &str) -> Result<Arc<Self>, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Open {
+            path: url.into(),
+            message: e.to_string(),
+        })?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
+            StoreError::Open {
+                path: url.into(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(Arc::new(Self {
+            conn,
+            claim: Script::new(CLAIM),
+            node: Arc::from(node),
+            healthy: AtomicBool::new(true),
+        }))
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether Redis answered the last ping or operation.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn record<T>(&self, result: Result<T, RedisError>) -> Result<T, StoreError> {
+        let up = match &result {
+            Ok(_) => true,
+            Err(e) => !is_connection_error(e),
+        };
+        self.healthy.store(up, Ordering::Relaxed);
+        result.map_err(unavailable)
+    }
+
+    /// Pings Redis; records and returns whether it answered.
+    pub async fn ping(&self) -> bool {
+        let mut conn = self.conn.clone();
+        let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+        let up = pong.is_ok();
+        self.healthy.store(up, Ordering::Relaxed);
+        up
+    }
+
+    /// Pings Redis every [`HEALTH_EVERY`] for as long as the returned task runs.
+    pub fn watch_health(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let cluster = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEALTH_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut was = true;
+            loop {
+                every.tick().await;
+                let up = cluster.ping().await;
+                if up != was {
+                    if up {
+                        tracing::info!(node = cluster.node(), "redis is reachable again");
+                    } else {
+                        tracing::error!(
+                            node = cluster.node(),
+                            "redis is unreachable: call actions get their tenant's fallback until it is back"
+                        );
+                    }
+                    was = up;
+                }
+            }
+        })
+    }
+
+    fn delivery_key(tenant: &str, key: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(12 + tenant.len() + key.len());
+        k.extend_from_slice(b"cf:{");
+        k.extend_from_slice(tenant.as_bytes());
+        k.extend_from_slice(b"}:evt:");
+        k.extend_from_slice(key.as_bytes());
+        k
+    }
+
+    /// Claims the delivery `key` of `tenant` for `claim_ttl`, or finds who has it.
+    pub async fn claim(
+        &self,
+        tenant: &str,
+        key: &str,
+        claim_ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        let mut conn = self.conn.clone();
+        let ms = u64::try_from(claim_ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let reply: Result<Vec<Value>, _> = self
+            .claim
+            .key(Self::delivery_key(tenant, key))
+            .arg(&*self.node)
+            .arg(ms)
+            .invoke_async(&mut conn)
+            .await;
+        let reply = self.record(reply)?;
+        let text = |v: Option<&Value>| match v {
+            Some(Value::BulkString(b)) => b.clone(),
+            _ => Vec::new(),
+        };
+        match reply.first() {
+            Some(Value::Int(0)) => Ok(Claim::Mine),
+            Some(Value::Int(1)) => Ok(Claim::Answered(Bytes::from(text(reply.get(1))))),
+            Some(Value::Int(2)) => Ok(Claim::Running(
+                String::from_utf8_lossy(&text(reply.get(1))).into_owned(),
+            )),
+            other => Err(StoreError::Unavailable(format!(
+                "redis: the claim script answered {other:?}"
+            ))),
+        }
+    }
+
+    /// Stores the answer to the delivery `key` of `tenant` for [`ANSWER_WINDOW`].
+    pub async fn answered(&self, tenant: &str, key: &str, answer: &[u8]) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let mut value = Vec::with_capacity(1 + answer.len());
+        value.push(b'd');
+        value.extend_from_slice(answer);
+        let ms = u64::try_from(ANSWER_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        let set: Result<(), _> = redis::cmd("SET")
+            .arg(Self::delivery_key(tenant, key))
+            .arg(value)
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut conn)
+            .await;
+        self.record(set)
+    }
+
+    /// Waits for the answer to a delivery another node is running, claiming it when that
+    /// node's claim expired first.
+    pub async fn await_answer(
+        &self,
+        tenant: &str,
+        key: &str,
+        claim_ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        loop {
+            tokio::time::sleep(POLL_EVERY).await;
+            match self.claim(tenant, key, claim_ttl).await? {
+                Claim::Running(_) => continue,
+                found => return Ok(found),
+            }
+        }
+    }
+}
+
+/// Whether `err` says Redis could not be reached (not that it refused a command).
+fn is_connection_error(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_connection_refusal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenants_deliveries_share_its_hash_tag() {
+        assert_eq!(Cluster::delivery_key("acme", "e1"), b"cf:{acme}:evt:e1");
+    }
+}
