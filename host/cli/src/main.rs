@@ -86,6 +86,10 @@ struct Common {
     /// nodes of a cluster, instead of the embedded store under --data.
     #[arg(long = "redis", env = "CALLFLOW_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// On SIGTERM or Ctrl-C, say not ready and keep serving this long before stopping, so
+    /// a load balancer moves calls away first [default: 2000 with --redis, else 0].
+    #[arg(long)]
+    drain_ms: Option<u64>,
     /// This node's name in its logs, /metrics and /readyz [default: hostname-pid].
     #[arg(long)]
     node_id: Option<String>,
@@ -105,6 +109,7 @@ impl Common {
             data_dir: self.data.clone(),
             tenants_dir: tenants,
             watch: watch.or(self.no_watch.then_some(false)),
+            drain_ms: self.drain_ms,
             admin_token: self.admin_token.clone(),
             redis_url: self.redis_url.clone(),
             node_id: self.node_id.clone(),

@@ -108,6 +108,7 @@ struct RawServer {
     data: Option<PathBuf>,
     tenants: Option<PathBuf>,
     watch: Option<bool>,
+    drain_ms: Option<u64>,
 }
 
 /// `[cluster]`: what makes this host a node of a cluster.
@@ -147,6 +148,8 @@ pub struct Overrides {
     pub tenants_dir: Option<PathBuf>,
     /// `--no-watch` (`Some(false)`), or a command that always watches (`Some(true)`).
     pub watch: Option<bool>,
+    /// `--drain-ms`.
+    pub drain_ms: Option<u64>,
     /// `--admin-token` / `CALLFLOW_ADMIN_TOKEN`: the operator token for `/v1/admin`.
     pub admin_token: Option<String>,
     /// `--redis` / `CALLFLOW_REDIS_URL`: the cluster's Redis.
@@ -162,6 +165,7 @@ impl std::fmt::Debug for Overrides {
             .field("data_dir", &self.data_dir)
             .field("tenants_dir", &self.tenants_dir)
             .field("watch", &self.watch)
+            .field("drain_ms", &self.drain_ms)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
             .field("node_id", &self.node_id)
@@ -191,6 +195,9 @@ pub struct ServerConfig {
     pub tenants_dir: PathBuf,
     /// Whether to watch the tenants directory and reload what changes.
     pub watch: bool,
+    /// How long a server told to stop keeps serving while saying it is not ready, so the
+    /// load balancer stops sending it calls before it stops listening.
+    pub drain: Duration,
     /// The operator token for the admin API; without it only tenant tokens work.
     pub admin_token: Option<String>,
     /// Where tenant state lives.
@@ -210,6 +217,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("data_dir", &self.data_dir)
             .field("tenants_dir", &self.tenants_dir)
             .field("watch", &self.watch)
+            .field("drain", &self.drain)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .field(
                 "store",
@@ -231,6 +239,9 @@ impl ServerConfig {
         SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
     /// Where a server keeps its state unless told otherwise.
     pub const DEFAULT_DATA_DIR: &str = "./data";
+    /// How long a cluster node drains unless told otherwise; a single host (nothing to
+    /// move its calls to) stops at once.
+    pub const DEFAULT_CLUSTER_DRAIN: Duration = Duration::from_secs(2);
 
     /// The configuration from `file` (if any) with `overrides` over it.
     pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
@@ -307,8 +318,14 @@ impl ServerConfig {
                 message: "use printable characters without spaces, quotes or backslashes".into(),
             });
         }
+        let drain = match (o.drain_ms.or(server.drain_ms), &store) {
+            (Some(ms), _) => Duration::from_millis(ms),
+            (None, StoreConfig::Redis(_)) => Self::DEFAULT_CLUSTER_DRAIN,
+            (None, StoreConfig::Embedded) => Duration::ZERO,
+        };
         Ok(Self {
             listen: o.listen.or(server.listen).unwrap_or(Self::DEFAULT_LISTEN),
+            drain,
             store,
             node_id,
             runtime: RuntimeConfig {

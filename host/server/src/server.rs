@@ -71,6 +71,7 @@ pub enum ServerError {
 pub struct Server {
     state: AppState,
     watch: bool,
+    drain: Duration,
     /// The embedded store, when the server opened it (so it purges it).
     redb: Option<Arc<RedbStore>>,
     /// Which store tenant state is in, for the log.
@@ -155,8 +156,10 @@ impl Builder {
                 kv,
                 admin: AdminAuth::new(config.admin_token.as_deref()),
                 node: Arc::from(config.node_id.as_str()),
+                draining: Arc::default(),
             },
             watch: config.watch,
+            drain: config.drain,
             redb,
             store,
         })
@@ -188,9 +191,12 @@ impl Server {
         &self.state.kv
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests
-    /// finish. Starts the tenants watcher (unless the configuration says not to) and the
-    /// purge of expired keys; both stop with the server.
+    /// Serves on `listener` until `shutdown` resolves; then says it is not ready
+    /// (`/readyz` 503) and keeps serving for the configuration's drain time, so the load
+    /// balancer moves calls elsewhere first; then stops listening and lets in-flight
+    /// requests finish. Starts the tenants watcher (unless the configuration says not to),
+    /// the purge of expired keys and, in a cluster, the Redis health check; all stop with
+    /// the server.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -213,11 +219,24 @@ impl Server {
                 "serving webhooks at /v1/tenants/{{tenant}}/webhooks/voice"
             );
         }
+        let draining = Arc::clone(&self.state.draining);
+        let drain = self.drain;
         let served = axum::serve(
             listener,
             app(self.state).into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            if !drain.is_zero() {
+                info!(
+                    drain_ms = drain.as_millis(),
+                    "draining: not ready, still serving"
+                );
+                tokio::time::sleep(drain).await;
+            }
+            info!("stopped listening: finishing in-flight requests");
+        })
         .await
         .map_err(ServerError::Serve);
         for task in [purge, health].into_iter().flatten() {

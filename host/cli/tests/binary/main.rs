@@ -7,6 +7,8 @@
 /// Starting, talking to and killing the real binary.
 mod support;
 
+/// A host told to stop drains: not ready, in-flight work finished, a clean exit.
+mod drain;
 /// A killed host restarts with every number-masking booking, and logs no number.
 mod masking_restart;
 /// A host killed mid-upload serves the old version or the new one.

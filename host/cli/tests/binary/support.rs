@@ -22,6 +22,16 @@ impl Server {
     /// Serves `tenants` with state in `data`, not watching the directory; `admin_token`
     /// is the operator token, if any.
     pub fn start(tenants: &Path, data: &Path, admin_token: Option<&str>) -> Server {
+        Self::start_with(tenants, data, admin_token, &[])
+    }
+
+    /// As [`start`](Self::start), with more flags.
+    pub fn start_with(
+        tenants: &Path,
+        data: &Path,
+        admin_token: Option<&str>,
+        flags: &[&str],
+    ) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_callflow-host"));
         command
             .arg("serve")
@@ -30,6 +40,7 @@ impl Server {
             .arg("--data")
             .arg(data)
             .args(["--listen", "127.0.0.1:0", "--no-watch", "--log-json"])
+            .args(flags)
             .env("RUST_LOG", "info")
             .env_remove("CALLFLOW_ADMIN_TOKEN")
             .stdout(Stdio::piped())
@@ -70,6 +81,27 @@ impl Server {
                 )
             });
         Server { child, addr, log }
+    }
+
+    /// Asks the process to stop (SIGTERM), as an operator's rolling restart does.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
     }
 
     /// Kills the process the hard way: no graceful shutdown, no flush. Returns its log.

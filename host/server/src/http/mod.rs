@@ -46,6 +46,8 @@ pub struct AppState {
     pub admin: AdminAuth,
     /// This node's name (`/readyz`, `/metrics`).
     pub node: Arc<str>,
+    /// Set once the server was told to stop: `/readyz` says not ready.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The host's routes. Serve them with the client's address

@@ -25,14 +25,16 @@ async fn ready(State(state): State<AppState>) -> Response {
     // In a cluster, a node that cannot reach Redis is not ready: the balancer should send
     // calls to a node that can.
     let store_up = state.registry.cluster().is_none_or(|c| c.healthy());
+    let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
     let body = Json(json!({
         "node": &*state.node,
+        "draining": draining,
         "store": if store_up { "reachable" } else { "unreachable" },
         "tenants": tenants.len(),
         "plugins_loaded": residency.resident,
         "plugins_failed": tenants.iter().filter(|t| t.plugin.error().is_some()).count(),
     }));
-    if tenants.is_empty() || !store_up {
+    if tenants.is_empty() || !store_up || draining {
         (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     } else {
         body.into_response()
