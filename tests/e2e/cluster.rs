@@ -243,3 +243,164 @@ async fn while_redis_is_down_calls_get_the_fallback_and_the_node_recovers_by_its
     assert_eq!(answer["callflow"][0]["action"], "makeCall", "{answer}");
     assert_eq!(answer["callflow"][0]["params"]["destination"], driver);
 }
+
+/// A node whose tenants come from the cluster's catalog (its own folder starts empty,
+/// or seeds an empty catalog with `tenants`).
+fn catalog_node(name: &str, redis: &RedisServer, tenants: &[TenantSpec<'_>]) -> Host {
+    Host::start(
+        &format!("catalog-{name}"),
+        &format!(
+            "[cluster]\nredis_url = \"{}\"\nnode_id = \"{name}\"\n",
+            redis.url()
+        ),
+        tenants,
+    )
+}
+
+async fn admin(host: &Host, method: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .request(method.parse().expect("method"), host.url(path))
+        .bearer_auth(crate::support::OPERATOR_TOKEN)
+        .body(body)
+        .send()
+        .await
+        .expect("admin request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Which plugin answers a new call to `tenant` on `host`: "ivr", "masking", or what came.
+async fn who_answers(host: &Host, tenant: &str) -> String {
+    let (status, answer) = host
+        .post(
+            tenant,
+            &crate::support::call_action(&event_id("who"), None, None),
+        )
+        .await;
+    match (
+        status,
+        answer["clientActionId"].as_str(),
+        answer["callflow"][0]["action"].as_str(),
+    ) {
+        (200, Some("main_menu"), _) => "ivr".into(),
+        (200, None, Some("say")) => "masking".into(),
+        _ => format!("{status} {answer}"),
+    }
+}
+
+/// Polls until `host` answers `tenant` with `want`; how long it took.
+async fn until_serving(host: &Host, tenant: &str, want: &str) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let got = who_answers(host, tenant).await;
+        if got == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{tenant} still answers {got}, not {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn uploads_and_activations_through_one_node_serve_on_every_node() {
+    let Some(redis) = redis("cluster-catalog") else {
+        return;
+    };
+    let acme = format!("sub_accounts = [\"*\"]\n{}", crate::support::IVR_CONFIG);
+    // A seeds the empty catalog with its folder; B starts with none and gets it.
+    let a = catalog_node(
+        "a",
+        &redis,
+        &[TenantSpec {
+            id: "acme",
+            toml: acme.clone(),
+            wasm: Some(Path::new(callflow_test_artifacts::IVR_WASM)),
+        }],
+    );
+    until_serving(&a, "acme", "ivr").await;
+    let b = catalog_node("b", &redis, &[]);
+    until_serving(&b, "acme", "ivr").await;
+
+    // Two versions uploaded through A, not activated.
+    let mut digests = Vec::new();
+    for wasm in [callflow_test_artifacts::IVR_WASM, NUMBER_MASKING_WASM] {
+        let (status, v) = admin(
+            &a,
+            "POST",
+            "/v1/admin/tenants/acme/versions?activate=false",
+            std::fs::read(wasm).expect("wasm"),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+        digests.push(v["digest"].as_str().expect("digest").to_owned());
+    }
+    // Twenty activations, alternating the node that takes them: each serves on the
+    // other node in the time printed.
+    let mut took = Vec::new();
+    for round in 0..20 {
+        let (via, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (digest, want) = if round % 2 == 0 {
+            (&digests[1], "masking")
+        } else {
+            (&digests[0], "ivr")
+        };
+        let (status, v) = admin(
+            via,
+            "POST",
+            &format!("/v1/admin/tenants/acme/versions/{digest}/activate"),
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(status, 200, "round {round}: {v}");
+        assert_eq!(
+            who_answers(via, "acme").await,
+            want,
+            "round {round}, on the node that took it"
+        );
+        took.push(until_serving(other, "acme", want).await);
+    }
+    took.sort();
+    eprintln!(
+        "activation to serving on the other node, 20 activations: p50 {:?}, p100 {:?}",
+        took[took.len() / 2],
+        took[took.len() - 1]
+    );
+    // Roll back through B: A serves the version before.
+    let (status, v) = admin(&b, "POST", "/v1/admin/tenants/acme/rollback", Vec::new()).await;
+    assert_eq!(status, 200, "{v}");
+    until_serving(&a, "acme", "masking").await;
+
+    // A tenant created through B serves on A; deleted through A, it is gone from B.
+    let (status, v) = admin(&b, "PUT", "/v1/admin/tenants/globex", acme.into_bytes()).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = admin(
+        &b,
+        "POST",
+        "/v1/admin/tenants/globex/versions",
+        std::fs::read(callflow_test_artifacts::IVR_WASM).expect("ivr"),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    until_serving(&a, "globex", "ivr").await;
+    let (status, _) = admin(&a, "DELETE", "/v1/admin/tenants/globex", Vec::new()).await;
+    assert_eq!(status, 204);
+    let start = std::time::Instant::now();
+    while b
+        .post(
+            "globex",
+            &crate::support::call_action(&event_id("gone"), None, None),
+        )
+        .await
+        .0
+        != 404
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "globex still on B"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

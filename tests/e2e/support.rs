@@ -43,6 +43,7 @@ impl Host {
     /// `tenants`.
     pub fn start_in(dir: PathBuf, host_toml: &str, tenants: &[TenantSpec<'_>]) -> Host {
         let tenants_dir = dir.join("tenants");
+        std::fs::create_dir_all(&tenants_dir).expect("tenants dir");
         for spec in tenants {
             let t = tenants_dir.join(spec.id);
             std::fs::create_dir_all(&t).expect("tenant dir");

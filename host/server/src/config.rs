@@ -323,6 +323,7 @@ impl ServerConfig {
             (None, StoreConfig::Redis(_)) => Self::DEFAULT_CLUSTER_DRAIN,
             (None, StoreConfig::Embedded) => Duration::ZERO,
         };
+        let embedded = store == StoreConfig::Embedded;
         Ok(Self {
             listen: o.listen.or(server.listen).unwrap_or(Self::DEFAULT_LISTEN),
             drain,
@@ -334,7 +335,8 @@ impl ServerConfig {
             },
             data_dir,
             tenants_dir,
-            watch: o.watch.or(server.watch).unwrap_or(true),
+            // A cluster node's folder is a mirror of the catalog: changes come through it.
+            watch: o.watch.or(server.watch).unwrap_or(embedded),
             admin_token: o.admin_token,
             host,
         })

@@ -211,6 +211,10 @@ impl Server {
         };
         let purge = self.redb.map(|store| tokio::spawn(purge_expired(store)));
         let health = self.state.registry.cluster().map(|c| c.watch_health());
+        let follow =
+            self.state.registry.cluster().map(|c| {
+                crate::tenant::sync::follow(Arc::clone(&self.state.registry), Arc::clone(c))
+            });
         if let Ok(addr) = listener.local_addr() {
             info!(
                 %addr,
@@ -239,7 +243,7 @@ impl Server {
         })
         .await
         .map_err(ServerError::Serve);
-        for task in [purge, health].into_iter().flatten() {
+        for task in [purge, health, follow].into_iter().flatten() {
             task.abort();
         }
         info!("stopped: in-flight requests completed");

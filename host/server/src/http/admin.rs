@@ -199,9 +199,9 @@ async fn put_tenant(
     TenantConfig::parse(text, &repo.tenant_dir(&id), state.registry.host())
         .map_err(|e| HttpError::InvalidConfig(e.to_string()))?;
     let created = !repo.exists(&id);
-    repo.write_config(&id, text)
-        .map_err(|e| HttpError::storage("writing tenant.toml", e))?;
-    let tenant = reload(&state, &id).await?;
+    let tenant = commit(&state, &id, Change::Config(text))
+        .await?
+        .ok_or_else(|| HttpError::UnknownTenant(id.clone()))?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -217,14 +217,71 @@ async fn delete_tenant(
 ) -> Result<Response, HttpError> {
     operator_only(authorize(&state, &headers, Some(&id))?)?;
     tenant_or_404(&state, &id)?;
-    state
-        .registry
-        .repo()
-        .delete(&id)
-        .map_err(|e| HttpError::storage("deleting the tenant", e))?;
-    let registry = Arc::clone(&state.registry);
-    let _ = tokio::task::spawn_blocking(move || registry.reload(&id)).await;
+    commit(&state, &id, Change::Delete).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// On a cluster node, brings the tenant's mirror in step first (a version uploaded
+/// through another node a moment ago is then here).
+async fn refresh(state: &AppState, id: &str) -> Result<(), HttpError> {
+    if let Some(cluster) = state.registry.cluster() {
+        crate::tenant::sync::apply(&state.registry, cluster, id)
+            .await
+            .map_err(|_| HttpError::StoreUnavailable)?;
+    }
+    Ok(())
+}
+
+/// A change an operator makes to a tenant.
+#[derive(Debug, Clone, Copy)]
+enum Change<'a> {
+    /// Its `tenant.toml` (already validated).
+    Config(&'a str),
+    /// Away with it.
+    Delete,
+    /// A new version (already checked).
+    Version { digest: &'a str, wasm: &'a [u8] },
+    /// This version becomes the active one.
+    Activate(&'a str),
+}
+
+/// Makes `change`: on a cluster node, in the cluster's catalog (every node follows it),
+/// then in this node's mirror at once; on a single host, in the tenants directory. Then
+/// the tenant is reloaded; returns it as it now serves (`None` once deleted).
+async fn commit(
+    state: &AppState,
+    id: &str,
+    change: Change<'_>,
+) -> Result<Option<Arc<Tenant>>, HttpError> {
+    let Some(cluster) = state.registry.cluster() else {
+        let repo = state.registry.repo();
+        let written = match change {
+            Change::Config(toml) => repo.write_config(id, toml),
+            Change::Delete => repo.delete(id),
+            Change::Version { wasm, .. } => repo.add_version(id, wasm).map(|_| ()),
+            Change::Activate(digest) => repo.activate(id, digest),
+        };
+        written.map_err(|e| HttpError::storage("writing the tenants directory", e))?;
+        if let Change::Version { .. } = change {
+            return Ok(state.registry.get(id));
+        }
+        return match reload(state, id).await {
+            Ok(tenant) => Ok(Some(tenant)),
+            Err(HttpError::UnknownTenant(_)) => Ok(None),
+            Err(e) => Err(e),
+        };
+    };
+    let written = match change {
+        Change::Config(toml) => cluster.put_config(id, toml).await,
+        Change::Delete => cluster.delete_tenant(id).await,
+        Change::Version { digest, wasm } => cluster.add_version(id, digest, wasm).await,
+        Change::Activate(digest) => cluster.activate(id, digest).await,
+    };
+    written.map_err(|_| HttpError::StoreUnavailable)?;
+    crate::tenant::sync::apply(&state.registry, cluster, id)
+        .await
+        .map_err(|e| HttpError::storage("bringing this node in step", e))?;
+    Ok(state.registry.get(id))
 }
 
 async fn reload(state: &AppState, id: &str) -> Result<Arc<Tenant>, HttpError> {
@@ -291,16 +348,25 @@ async fn upload(
         .await
         .map_err(|e| HttpError::storage("checking the plugin", e))?
         .map_err(HttpError::PluginRejected)?;
-    let repo = state.registry.repo();
-    let version = repo
-        .add_version(&id, &wasm)
-        .map_err(|e| HttpError::storage("storing the version", e))?;
-    debug_assert_eq!(version.digest, plugin.digest());
+    commit(
+        &state,
+        &id,
+        Change::Version {
+            digest: plugin.digest(),
+            wasm: &wasm,
+        },
+    )
+    .await?;
     if activate {
-        repo.activate(&id, &version.digest)
-            .map_err(|e| HttpError::storage("activating", e))?;
-        reload(&state, &id).await?;
+        commit(&state, &id, Change::Activate(plugin.digest())).await?;
     }
+    let version = state
+        .registry
+        .repo()
+        .version(&id, plugin.digest())
+        .ok_or_else(|| {
+            HttpError::storage("storing the version", "it is not there after writing")
+        })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "digest": version.digest, "size": version.size, "uploaded_at": version.uploaded_at, "activated": activate })),
@@ -319,6 +385,7 @@ async fn activate(
 }
 
 async fn activate_version(state: &AppState, id: &str, digest: &str) -> Result<Response, HttpError> {
+    refresh(state, id).await?;
     let repo = state.registry.repo();
     if repo.version(id, digest).is_none() {
         return Err(HttpError::UnknownVersion {
@@ -326,9 +393,9 @@ async fn activate_version(state: &AppState, id: &str, digest: &str) -> Result<Re
             digest: digest.to_owned(),
         });
     }
-    repo.activate(id, digest)
-        .map_err(|e| HttpError::storage("activating", e))?;
-    let tenant = reload(state, id).await?;
+    let tenant = commit(state, id, Change::Activate(digest))
+        .await?
+        .ok_or_else(|| HttpError::UnknownTenant(id.to_owned()))?;
     Ok(Json(status_json(state, &tenant)).into_response())
 }
 
@@ -339,11 +406,17 @@ async fn rollback(
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
     tenant_or_404(&state, &id)?;
-    let previous = state
-        .registry
-        .repo()
-        .previous(&id)
-        .ok_or_else(|| HttpError::NothingToRollBackTo(id.clone()))?;
+    // A cluster's history is the catalog's: a node may not have seen every activation.
+    let previous = match state.registry.cluster() {
+        Some(cluster) => cluster
+            .tenant(&id)
+            .await
+            .map_err(|_| HttpError::StoreUnavailable)?
+            .previous()
+            .map(str::to_owned),
+        None => state.registry.repo().previous(&id),
+    }
+    .ok_or_else(|| HttpError::NothingToRollBackTo(id.clone()))?;
     activate_version(&state, &id, &previous).await
 }
 

@@ -12,7 +12,8 @@
 //!   (repeated deliveries), [`pins`] (calls on the version they started with) and
 //!   [`rate`] (the fuel bucket);
 //! - [`residency`]: which plugins are in memory; [`repo`]: the tenants directory on
-//!   disk; [`reload`]: watching it.
+//!   disk; [`reload`]: watching it; [`sync`]: on a cluster node, keeping it a mirror of
+//!   the cluster's catalog.
 
 pub mod admission;
 pub mod dedupe;
@@ -22,6 +23,7 @@ pub mod reload;
 pub mod repo;
 pub mod residency;
 pub mod state;
+pub mod sync;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

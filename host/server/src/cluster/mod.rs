@@ -16,8 +16,13 @@
 //! 503 `store_unavailable`, and `/readyz` says not ready; the connection comes back by
 //! itself.
 //!
-//! Must not: hold tenant data (that is the store's), or decide what a caller hears (the
-//! webhook does).
+//! **Catalog.** [`catalog`]: tenants, plugin versions and the active pointer, with a
+//! stream of changes the nodes follow (`crate::tenant::sync`).
+//!
+//! Must not: hold tenant key-value data (that is the store's), or decide what a caller
+//! hears (the webhook does).
+
+pub mod catalog;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,7 +71,7 @@ pub enum Claim {
 
 /// A node's handle on the cluster's coordination.
 pub struct Cluster {
-    conn: ConnectionManager,
+    pub(crate) conn: ConnectionManager,
     claim: Script,
     node: Arc<str>,
     healthy: AtomicBool,
@@ -122,7 +127,7 @@ impl Cluster {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    fn record<T>(&self, result: Result<T, RedisError>) -> Result<T, StoreError> {
+    pub(crate) fn record<T>(&self, result: Result<T, RedisError>) -> Result<T, StoreError> {
         let up = match &result {
             Ok(_) => true,
             Err(e) => !is_connection_error(e),
