@@ -404,3 +404,59 @@ async fn uploads_and_activations_through_one_node_serve_on_every_node() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_call_stays_on_its_version_on_every_node_after_an_activation() {
+    let Some(redis) = redis("cluster-pins") else {
+        return;
+    };
+    let a = catalog_node(
+        "a",
+        &redis,
+        &[TenantSpec {
+            id: "pinned",
+            toml: format!("sub_accounts = [\"*\"]\n{}", crate::support::IVR_CONFIG),
+            wasm: Some(Path::new(callflow_test_artifacts::IVR_WASM)),
+        }],
+    );
+    until_serving(&a, "pinned", "ivr").await;
+    let b = catalog_node("b", &redis, &[]);
+    until_serving(&b, "pinned", "ivr").await;
+    let (status, v2) = admin(
+        &a,
+        "POST",
+        "/v1/admin/tenants/pinned/versions?activate=false",
+        std::fs::read(NUMBER_MASKING_WASM).expect("masking"),
+    )
+    .await;
+    assert_eq!(status, 201, "{v2}");
+
+    // The call starts on A, on the IVR.
+    let session = event_id("pinned-call");
+    let first = crate::support::call_action_in(&session, &event_id("e"), None, None);
+    let (status, menu) = a.post("pinned", &first).await;
+    assert_eq!(
+        (status, menu["clientActionId"].as_str()),
+        (200, Some("main_menu")),
+        "{menu}"
+    );
+
+    // Version 2 is activated through B, and serves new calls on both nodes.
+    let digest = v2["digest"].as_str().expect("digest");
+    let path = format!("/v1/admin/tenants/pinned/versions/{digest}/activate");
+    assert_eq!(admin(&b, "POST", &path, Vec::new()).await.0, 200);
+    until_serving(&a, "pinned", "masking").await;
+    until_serving(&b, "pinned", "masking").await;
+
+    // The call's next event lands on B: the caller pressed 3 in the IVR's menu, and the
+    // IVR (version 1) answers it.
+    let next =
+        crate::support::call_action_in(&session, &event_id("e"), Some("main_menu"), Some("3"));
+    let (status, hours) = b.post("pinned", &next).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        said(&hours),
+        "Our restaurant hours are between 9AM and 9PM every day of the week.",
+        "{hours}"
+    );
+}

@@ -549,7 +549,7 @@ impl Simulator {
         };
         let logs = Arc::new(Mutex::new(Vec::new()));
         let capture = tracing_subscriber::registry().with(PluginLogs(Arc::clone(&logs)));
-        let handled = webhook::process(server.registry().runtime(), server.kv(), tenant, &event)
+        let handled = webhook::process(server.registry(), server.kv(), tenant, &event)
             .with_subscriber(capture)
             .await;
         let logs = std::mem::take(&mut *logs.lock().unwrap_or_else(|e| e.into_inner()));

@@ -21,8 +21,9 @@ use tracing::{Span, debug, warn};
 use crate::callflow::{EventFailure, answer};
 use crate::cluster::{Claim, Cluster};
 use crate::metrics::Outcome;
-use crate::runtime::Runtime;
+use crate::runtime::LoadedPlugin;
 use crate::store::KvStore;
+use crate::tenant::pins::PIN_TTL;
 use crate::tenant::{Registry, Tenant};
 
 /// The answer to a non-call-action webhook: 8x8 only needs the 200.
@@ -76,7 +77,6 @@ pub async fn handle(
     let key = event.delivery_key();
     let cell = tenant.state.deliveries.cell(&key);
     let ran = AtomicBool::new(false);
-    let runtime = registry.runtime();
     // Concurrent deliveries to this node share the cell; in a cluster, the first node to
     // claim the delivery runs it. An answer given because the cluster was unreachable is
     // not kept: a later delivery tries again.
@@ -85,9 +85,9 @@ pub async fn handle(
             ran.store(true, Ordering::Relaxed);
             async {
                 match registry.cluster() {
-                    None => Ok(run(runtime, kv, tenant, event).await),
+                    None => Ok(run(registry, kv, tenant, event).await),
                     Some(cluster) => {
-                        run_once_in_cluster(cluster, runtime, kv, tenant, event, &key).await
+                        run_once_in_cluster(registry, cluster, kv, tenant, event, &key).await
                     }
                 }
             }
@@ -107,13 +107,13 @@ pub async fn handle(
 
 /// Runs the plugin once for `event`, decides the answer, logs and counts it.
 async fn run(
-    runtime: &Arc<Runtime>,
+    registry: &Registry,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: Event,
 ) -> Bytes {
     let kind = event.kind();
-    let handled = process(runtime, kv, tenant, &event).await;
+    let handled = process(registry, kv, tenant, &event).await;
     let stats = &tenant.state.stats;
     if let Some(failure) = &handled.failure {
         stats.failure(failure.reason());
@@ -127,12 +127,46 @@ async fn run(
     handled.body
 }
 
+/// The version a call runs on across the cluster: the one its first event got on any
+/// node (the pin and the active pointer are read and set in one script), loaded here from
+/// this node's mirror. `current` is this node's active version.
+async fn pinned_in_cluster(
+    registry: &Registry,
+    cluster: &Cluster,
+    tenant: &Arc<Tenant>,
+    session: &str,
+    current: LoadedPlugin,
+) -> Result<LoadedPlugin, EventFailure> {
+    let digest = cluster
+        .pin(&tenant.id, session, PIN_TTL)
+        .await
+        .map_err(|e| EventFailure::StoreUnavailable(e.to_string()))?;
+    let Some(digest) = digest.filter(|d| d != current.digest()) else {
+        return Ok(current);
+    };
+    if let Some(plugin) = registry.runtime().in_memory(&digest) {
+        return Ok(plugin);
+    }
+    let runtime = Arc::clone(registry.runtime());
+    let path = registry.repo().version_path(&tenant.id, &digest);
+    let version = digest.clone();
+    match tokio::task::spawn_blocking(move || runtime.load_version(&version, &path)).await {
+        Ok(Ok(plugin)) => Ok(plugin),
+        failed => {
+            // The mirror is behind (it gets the version within a poll): the call goes on
+            // the version this node serves rather than on no version at all.
+            warn!(version = %digest, cause = ?failed.map(|r| r.err()), "the call's pinned version is not here yet; using the active one");
+            Ok(current)
+        }
+    }
+}
+
 /// Runs the plugin for `event` unless another node has (its answer is replayed) or is
 /// running it (its answer is awaited). `Err` is an answer not to keep: the cluster could
 /// not be reached, and the caller got the fallback.
 async fn run_once_in_cluster(
+    registry: &Registry,
     cluster: &Cluster,
-    runtime: &Arc<Runtime>,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: Event,
@@ -164,7 +198,7 @@ async fn run_once_in_cluster(
     }
     match claim {
         Ok(Claim::Mine | Claim::Running(_)) => {
-            let body = run(runtime, kv, tenant, event).await;
+            let body = run(registry, kv, tenant, event).await;
             if let Err(e) = cluster.answered(&tenant.id, key, &body).await {
                 warn!(cause = %e, "the answer could not be shared; a repeated delivery to another node may run the plugin again");
             }
@@ -196,13 +230,13 @@ pub struct Handled {
 /// answered, minus the duplicate cache, the log line and the webhook counter: the
 /// simulator's way in, so that a simulated call meets the server's own rules.
 pub async fn process(
-    runtime: &Arc<Runtime>,
+    registry: &Registry,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: &Event,
 ) -> Handled {
     let mut cost = None;
-    let result = invoke(runtime, kv, tenant, event, &mut cost).await;
+    let result = invoke(registry, kv, tenant, event, &mut cost).await;
     let (body, outcome, failure) = match (event.kind(), result) {
         (EventKind::CallAction, Ok(body)) => (body, Outcome::Answered, None),
         (EventKind::CallAction, Err(failure)) => (
@@ -222,23 +256,29 @@ pub async fn process(
 }
 
 async fn invoke(
-    runtime: &Arc<Runtime>,
+    registry: &Registry,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: &Event,
     cost: &mut Option<(u64, Duration)>,
 ) -> Result<Bytes, EventFailure> {
     // Admitted first: a flood over the tenant's limits costs no load and no pin.
-    let admission = tenant.admit(runtime, kv)?;
-    // A call stays on the version that answered its first event, across reloads.
+    let admission = tenant.admit(registry.runtime(), kv)?;
+    // A call stays on the version that answered its first event, across reloads (and,
+    // in a cluster, across nodes).
     let pinned = event.session_id().and_then(|s| tenant.state.pins.get(s));
     let plugin = match pinned {
         Some(plugin) => plugin,
         None => {
             let current = tenant.plugin.get().await.map_err(EventFailure::NotLoaded)?;
-            match event.session_id() {
-                Some(session) => tenant.state.pins.pin(session, &current),
-                None => current,
+            match (event.session_id(), registry.cluster()) {
+                (Some(session), Some(cluster)) => {
+                    let plugin =
+                        pinned_in_cluster(registry, cluster, tenant, session, current).await?;
+                    tenant.state.pins.pin(session, &plugin)
+                }
+                (Some(session), None) => tenant.state.pins.pin(session, &current),
+                (None, _) => current,
             }
         }
     };
@@ -246,6 +286,11 @@ async fn invoke(
     let answered = admission.event(&plugin, event).await;
     if let Event::SessionSummary(summary) = event {
         tenant.state.pins.release(&summary.session_id);
+        if let Some(cluster) = registry.cluster()
+            && let Err(e) = cluster.unpin(&tenant.id, &summary.session_id).await
+        {
+            debug!(cause = %e, "the call's pin stays until it expires");
+        }
     }
     let answered = answered?;
     *cost = Some((answered.fuel_used, answered.elapsed));

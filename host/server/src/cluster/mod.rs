@@ -16,6 +16,10 @@
 //! 503 `store_unavailable`, and `/readyz` says not ready; the connection comes back by
 //! itself.
 //!
+//! **Pins.** A call's first event pins its session to the tenant's active version, in
+//! the same script that reads the active pointer (`cf:{tenant}:pin:<session>`, for the
+//! pin's TTL): the call's later events run on that version on whichever node they reach.
+//!
 //! **Catalog.** [`catalog`]: tenants, plugin versions and the active pointer, with a
 //! stream of changes the nodes follow (`crate::tenant::sync`).
 //!
@@ -58,6 +62,17 @@ if string.sub(cur, 1, 1) == 'd' then return {1, string.sub(cur, 2)} end
 return {2, string.sub(cur, 2)}
 ";
 
+/// `KEYS[1]` the call's pin, `KEYS[2]` the tenant's active pointer; `ARGV[1]` the pin's
+/// TTL (ms). The call's version: the pinned one, else the active one, pinned now.
+const PIN: &str = r"
+local pinned = redis.call('GET', KEYS[1])
+if pinned then return pinned end
+local active = redis.call('GET', KEYS[2])
+if not active then return false end
+redis.call('SET', KEYS[1], active, 'PX', ARGV[1])
+return active
+";
+
 /// What a node found when it claimed a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -73,6 +88,7 @@ pub enum Claim {
 pub struct Cluster {
     pub(crate) conn: ConnectionManager,
     claim: Script,
+    pin: Script,
     node: Arc<str>,
     healthy: AtomicBool,
 }
@@ -112,6 +128,7 @@ impl Cluster {
         Ok(Arc::new(Self {
             conn,
             claim: Script::new(CLAIM),
+            pin: Script::new(PIN),
             node: Arc::from(node),
             healthy: AtomicBool::new(true),
         }))
@@ -229,6 +246,37 @@ impl Cluster {
             .query_async(&mut conn)
             .await;
         self.record(set)
+    }
+
+    /// The version (digest) call `session` of `tenant` runs on: the one it was pinned to
+    /// on any node, else the active one, pinned now for `ttl`. `None` when the tenant has
+    /// no active version in the catalog.
+    pub async fn pin(
+        &self,
+        tenant: &str,
+        session: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let pinned: Result<Option<String>, _> = self
+            .pin
+            .key(format!("cf:{{{tenant}}}:pin:{session}"))
+            .key(format!("cf:{{{tenant}}}:active"))
+            .arg(ms)
+            .invoke_async(&mut conn)
+            .await;
+        self.record(pinned)
+    }
+
+    /// Forgets call `session`'s pin (it ended).
+    pub async fn unpin(&self, tenant: &str, session: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let deleted: Result<(), _> = redis::cmd("DEL")
+            .arg(format!("cf:{{{tenant}}}:pin:{session}"))
+            .query_async(&mut conn)
+            .await;
+        self.record(deleted)
     }
 
     /// Waits for the answer to a delivery another node is running, claiming it when that
