@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use callflow_test_artifacts::{HOSTILE_WASM, NUMBER_MASKING_WASM};
-use callflow_tests::servers::RedisServer;
+use callflow_test_servers::RedisServer;
 use serde_json::{Value, json};
 
 use crate::api::TEST_KEY_SHA256;

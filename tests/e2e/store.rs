@@ -11,7 +11,7 @@ use std::time::Duration;
 use callflow_server::store::{
     KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStore, RedbStore, RedisStore, StoreError,
 };
-use callflow_tests::servers::RedisServer;
+use callflow_test_servers::RedisServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn scratch(name: &str) -> PathBuf {

@@ -1,7 +1,6 @@
 //! Support for callflow-host's tests and benchmarks.
 //!
-//! - [`load`]: the benchmarks' load generator;
-//! - [`servers`]: real servers (`redis-server`) for the tests that need them.
+//! - [`load`]: the benchmarks' load generator.
 //! - [`native_ivr`]: the IVR's decision made natively, the baseline the component is
 //!   measured against.
 //!
@@ -14,7 +13,6 @@ use callflow_sdk::{Context, Host, KvError, Level, Plugin, PluginError};
 use callflow_wire::{Callflow, Event};
 
 pub mod load;
-pub mod servers;
 
 /// Runs the IVR's own code natively on `event` with the tenant configuration `config`:
 /// no wasm, no conversions, an empty store and no logging. Errors when the IVR gives no

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use callflow_server::config::Overrides;
+use callflow_server::config::{Overrides, StoreConfig};
 use callflow_server::{Server, ServerConfig};
 use clap::{Args, Parser, Subcommand};
 use tracing::{info, warn};
@@ -203,8 +203,10 @@ fn init_logging(json: bool) {
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let listen = config.listen;
     let tenants_dir = config.tenants_dir.clone();
+    // A cluster node may start with an empty folder: its tenants come from the catalog.
+    let cluster = config.store != StoreConfig::Embedded;
     let server = Server::new(config)?;
-    if server.registry().all().is_empty() {
+    if !cluster && server.registry().all().is_empty() {
         bail!("no tenant could be loaded from {}", tenants_dir.display());
     }
     let listener = tokio::net::TcpListener::bind(listen)

@@ -7,6 +7,8 @@
 /// Starting, talking to and killing the real binary.
 mod support;
 
+/// Three real nodes behind nginx on one redis-server: a killed node, a Redis restart.
+mod cluster;
 /// A host told to stop drains: not ready, in-flight work finished, a clean exit.
 mod drain;
 /// A killed host restarts with every number-masking booking, and logs no number.

@@ -32,6 +32,17 @@ impl Server {
         admin_token: Option<&str>,
         flags: &[&str],
     ) -> Server {
+        Self::start_on("127.0.0.1:0", tenants, data, admin_token, flags)
+    }
+
+    /// As [`start_with`](Self::start_with), listening on `listen`.
+    pub fn start_on(
+        listen: &str,
+        tenants: &Path,
+        data: &Path,
+        admin_token: Option<&str>,
+        flags: &[&str],
+    ) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_callflow-host"));
         command
             .arg("serve")
@@ -39,7 +50,7 @@ impl Server {
             .arg(tenants)
             .arg("--data")
             .arg(data)
-            .args(["--listen", "127.0.0.1:0", "--no-watch", "--log-json"])
+            .args(["--listen", listen, "--no-watch", "--log-json"])
             .args(flags)
             .env("RUST_LOG", "info")
             .env_remove("CALLFLOW_ADMIN_TOKEN")
@@ -122,22 +133,7 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> TcpStream {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body).expect("write body");
-        stream
+        send(self.addr, method, path, headers, body)
     }
 
     /// One request: its status and JSON body (`Null` when the body is not JSON).
@@ -148,17 +144,59 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, Value) {
-        let mut stream = self.send(method, path, headers, body);
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).expect("read");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        request(self.addr, method, path, headers, body)
     }
+}
+
+/// Writes one HTTP/1.1 request to `addr` on a fresh connection and returns the
+/// connection without reading the answer.
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(body).expect("write body");
+    stream
+}
+
+/// One request to `addr`: its status and JSON body (`Null` when the body is not JSON);
+/// status 0 when the connection failed or was cut before an answer.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut stream = send(addr, method, path, headers, body);
+    let mut raw = String::new();
+    if stream.read_to_string(&mut raw).is_err() {
+        return (0, Value::Null);
+    }
+    let Some((head, body)) = raw.split_once("\r\n\r\n") else {
+        return (0, Value::Null);
+    };
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 impl Drop for Server {

@@ -1,5 +1,6 @@
 //! Real servers for the tests that need them, started from the machine's own packages:
-//! `redis-server` on a free loopback port with its own directory, killed on drop.
+//! `redis-server` and `nginx`, each on a free loopback port with its own directory,
+//! killed on drop.
 //!
 //! A developer without the package gets a skipped test (a line on stderr says so);
 //! with `CALLFLOW_REQUIRE_SERVERS=1` (set by `.ci/run`) a missing server is a failure.
@@ -12,10 +13,15 @@ use std::time::{Duration, Instant};
 /// Set by `.ci/run`: a server the tests need must be there.
 pub const REQUIRE_SERVERS: &str = "CALLFLOW_REQUIRE_SERVERS";
 
-/// Whether `program` can be run; when it cannot, `None` on a laptop and a panic in CI.
+/// Whether `program` can be run; when it cannot, `false` on a laptop and a panic in CI.
 pub fn available(program: &str, test: &str) -> bool {
+    available_at(program, &["--version"], test)
+}
+
+/// As [`available`], asking `program` for its version with `args`.
+pub fn available_at(program: &str, args: &[&str], test: &str) -> bool {
     let found = Command::new(program)
-        .arg("--version")
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -142,6 +148,65 @@ impl RedisServer {
 }
 
 impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `nginx` balancing loopback upstreams round-robin, retrying a request on the
+/// next upstream when one fails (webhooks are idempotent by `eventId`).
+#[derive(Debug)]
+pub struct Nginx {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Nginx {
+    /// Starts one under `dir` in front of `upstreams`; `None` when it is not installed.
+    pub fn start(dir: &Path, upstreams: &[std::net::SocketAddr], test: &str) -> Option<Nginx> {
+        if !available_at("nginx", &["-v"], test) {
+            return None;
+        }
+        std::fs::create_dir_all(dir.join("logs")).expect("nginx dir");
+        let port = free_port();
+        let servers: String = upstreams
+            .iter()
+            .map(|a| format!("        server {a} max_fails=1 fail_timeout=2s;\n"))
+            .collect();
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;\nworker_processes 1;\nuser root root;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
+             upstream callflow {{\n{servers}        keepalive 16;\n    }}\n\
+             server {{\n        listen 127.0.0.1:{port};\n        location / {{\n\
+             proxy_pass http://callflow;\n            proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n\
+             proxy_next_upstream error timeout non_idempotent;\n            proxy_next_upstream_tries 3;\n\
+             proxy_connect_timeout 1s;\n        }}\n    }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Nginx { child, port })
+    }
+}
+
+impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
