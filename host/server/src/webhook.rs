@@ -8,7 +8,7 @@
 //! reason and counted.
 //!
 //! Must not: know about HTTP (it takes the body's bytes and gives the answer's; the
-//! edge is [`crate::http`]), or about wasmtime beyond [`Runtime`].
+//! edge is [`crate::http`]), or about wasmtime beyond [`crate::runtime::Runtime`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
