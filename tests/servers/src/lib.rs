@@ -155,7 +155,9 @@ impl Drop for RedisServer {
 }
 
 /// A running `nginx` balancing loopback upstreams round-robin, retrying a request on the
-/// next upstream when one fails (webhooks are idempotent by `eventId`).
+/// next upstream when one fails (webhooks are idempotent by `eventId`). Upstreams are
+/// never marked down (`max_fails=0`): a stopped node refuses at once and the next is
+/// tried, where marking nodes down during a rolling restart can leave none "up".
 #[derive(Debug)]
 pub struct Nginx {
     child: Child,
@@ -166,14 +168,35 @@ pub struct Nginx {
 impl Nginx {
     /// Starts one under `dir` in front of `upstreams`; `None` when it is not installed.
     pub fn start(dir: &Path, upstreams: &[std::net::SocketAddr], test: &str) -> Option<Nginx> {
+        Self::start_tls(dir, upstreams, None, test)
+    }
+
+    /// As [`start`](Self::start), terminating TLS with `tls` (certificate, key) when given.
+    pub fn start_tls(
+        dir: &Path,
+        upstreams: &[std::net::SocketAddr],
+        tls: Option<(&Path, &Path)>,
+        test: &str,
+    ) -> Option<Nginx> {
         if !available_at("nginx", &["-v"], test) {
             return None;
         }
+        let (ssl, tls_lines) = match tls {
+            Some((cert, key)) => (
+                " ssl",
+                format!(
+                    "        ssl_certificate {};\n        ssl_certificate_key {};\n",
+                    cert.display(),
+                    key.display()
+                ),
+            ),
+            None => ("", String::new()),
+        };
         std::fs::create_dir_all(dir.join("logs")).expect("nginx dir");
         let port = free_port();
         let servers: String = upstreams
             .iter()
-            .map(|a| format!("        server {a} max_fails=1 fail_timeout=2s;\n"))
+            .map(|a| format!("        server {a} max_fails=0;\n"))
             .collect();
         let d = dir.display();
         let conf = format!(
@@ -182,7 +205,7 @@ impl Nginx {
              http {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
              upstream callflow {{\n{servers}        keepalive 16;\n    }}\n\
-             server {{\n        listen 127.0.0.1:{port};\n        location / {{\n\
+             server {{\n        listen 127.0.0.1:{port}{ssl};\n{tls_lines}        location / {{\n\
              proxy_pass http://callflow;\n            proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n\
              proxy_next_upstream error timeout non_idempotent;\n            proxy_next_upstream_tries 3;\n\
              proxy_connect_timeout 1s;\n        }}\n    }}\n}}\n"
@@ -211,4 +234,29 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A self-signed certificate and its key for `localhost` under `dir`, made with
+/// `openssl`; `None` when it is not installed.
+pub fn self_signed(dir: &Path, test: &str) -> Option<(PathBuf, PathBuf)> {
+    if !available_at("openssl", &["version"], test) {
+        return None;
+    }
+    std::fs::create_dir_all(dir).expect("tls dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success(), "openssl req failed");
+    Some((cert, key))
 }

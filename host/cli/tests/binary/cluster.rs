@@ -246,3 +246,151 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
     );
     assert!(lost.is_empty(), "{lost:?}");
 }
+
+/// One call through the balancer over HTTPS with `curl` (the test trusts the balancer's
+/// self-signed certificate with `-k`); the status, 0 when curl got none.
+fn curl_call(lb_port: u16, body: &[u8]) -> u16 {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+        ])
+        .arg(format!(
+            "https://127.0.0.1:{lb_port}/v1/tenants/rides/webhooks/voice"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().expect("stdin").write_all(body)?;
+            child.wait_with_output()
+        })
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_rolling_restart_of_every_node_behind_tls_answers_every_call() {
+    let test = "a_rolling_restart_of_every_node_behind_tls_answers_every_call";
+    let root =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rolling-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let Some(redis) = RedisServer::start(&root.join("redis"), test) else {
+        return;
+    };
+    let Some((cert, key)) = callflow_test_servers::self_signed(&root.join("tls"), test) else {
+        return;
+    };
+    if !callflow_test_servers::available("curl", test) {
+        return;
+    }
+    let seed = root.join("a-tenants").join("rides");
+    std::fs::create_dir_all(&seed).expect("tenant dir");
+    std::fs::write(
+        seed.join("tenant.toml"),
+        format!(
+            "sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{TEST_KEY_SHA256}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\n[config]\npool = \"{}\"\n",
+            pool(10)
+        ),
+    )
+    .expect("tenant.toml");
+    std::fs::copy(
+        callflow_test_artifacts::NUMBER_MASKING_WASM,
+        seed.join("plugin.wasm"),
+    )
+    .expect("plugin");
+    let url = redis.url();
+    let listen: Vec<SocketAddr> = (0..3)
+        .map(|_| ([127, 0, 0, 1], callflow_test_servers::free_port()).into())
+        .collect();
+    let start = |i: usize| {
+        let name = ["a", "b", "c"][i];
+        let tenants = root.join(format!("{name}-tenants"));
+        std::fs::create_dir_all(&tenants).expect("tenants");
+        let node = Server::start_on(
+            &listen[i].to_string(),
+            &tenants,
+            &root.join(format!("{name}-data")),
+            None,
+            &["--redis", &url, "--node-id", name, "--drain-ms", "300"],
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while request(
+            node.addr,
+            "POST",
+            "/v1/tenants/rides/webhooks/voice",
+            &[JSON],
+            b"{}",
+        )
+        .0 == 404
+        {
+            assert!(
+                Instant::now() < deadline,
+                "node {name} never got the tenant"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        node
+    };
+    let mut nodes: Vec<Option<Server>> = vec![Some(start(0)), Some(start(1)), Some(start(2))];
+    let nginx =
+        Nginx::start_tls(&root.join("nginx"), &listen, Some((&cert, &key)), test).expect("nginx");
+    let lb_port = nginx.port;
+
+    // Calls through TLS for as long as the rolling restart lasts (bounded).
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                let mut n = 5_000_000 + w * 100_000;
+                while !stop.load(Ordering::Relaxed) && statuses.len() < 3000 {
+                    statuses.push(curl_call(lb_port, &dial(n, "+6595000001", "+6568010000")));
+                    n += 1;
+                }
+                statuses
+            })
+        })
+        .collect();
+    // One node after the other: told to stop, gone, started again on its address.
+    for (i, slot) in nodes.iter_mut().enumerate() {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut node = slot.take().expect("running");
+        node.terminate();
+        let status = node.wait_exit(Duration::from_secs(15)).expect("it exits");
+        assert!(status.success(), "node {i}: {status}");
+        *slot = Some(start(i));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let statuses: Vec<u16> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("worker"))
+        .collect();
+    let failed: Vec<_> = statuses.iter().filter(|s| **s != 200).collect();
+    eprintln!(
+        "rolling restart of 3 nodes behind TLS: {} calls, {} not answered 200",
+        statuses.len(),
+        failed.len()
+    );
+    assert!(statuses.len() > 30, "the load ran: {}", statuses.len());
+    assert!(failed.is_empty(), "{failed:?}");
+}
