@@ -18,6 +18,7 @@ use crate::support::{Server, request};
 const TEST_KEY_SHA256: &str = "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef";
 const KEY: (&str, &str) = ("Authorization", "Bearer test-key");
 const JSON: (&str, &str) = ("Content-Type", "application/json");
+const OPERATOR: &str = "operator-secret";
 
 fn dial(n: usize, source: &str, destination: &str) -> Vec<u8> {
     json!({
@@ -96,7 +97,7 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
         Server::start_with(
             &tenants,
             &root.join(format!("{name}-data")),
-            None,
+            Some(OPERATOR),
             &["--redis", &url, "--node-id", name, "--drain-ms", "0"],
         )
     };
@@ -145,6 +146,102 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
             json!(driver),
             "{answer}"
         );
+    }
+
+    // The same event delivered to B and C at once runs the plugin once: both answer with
+    // the one run's callflow, and the call's booking is logged once.
+    let (rider, _, vn) = &bookings[0];
+    let body = dial(999_999, rider, vn);
+    let (on_b, on_c) = std::thread::scope(|s| {
+        let on_b = s.spawn(|| {
+            request(
+                b.addr,
+                "POST",
+                "/v1/tenants/rides/webhooks/voice",
+                &[JSON],
+                &body,
+            )
+        });
+        let on_c = s.spawn(|| {
+            request(
+                c.addr,
+                "POST",
+                "/v1/tenants/rides/webhooks/voice",
+                &[JSON],
+                &body,
+            )
+        });
+        (on_b.join().expect("b"), on_c.join().expect("c"))
+    });
+    assert_eq!((on_b.0, on_c.0), (200, 200));
+    assert_eq!(on_b.1, on_c.1);
+
+    // A version uploaded and activated through A serves new calls on B and C: the IVR
+    // answers where number masking did.
+    let auth = format!("Bearer {OPERATOR}");
+    let ivr = std::fs::read(callflow_test_artifacts::IVR_WASM).expect("ivr");
+    let (status, v) = request(
+        a.addr,
+        "POST",
+        "/v1/admin/tenants/rides/versions",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/wasm"),
+        ],
+        &ivr,
+    );
+    assert_eq!(status, 201, "{v}");
+    let uploaded = Instant::now();
+    for node in [&b, &c] {
+        loop {
+            let (_, answer) = request(
+                node.addr,
+                "POST",
+                "/v1/tenants/rides/webhooks/voice",
+                &[JSON],
+                &dial(uploaded.elapsed().as_nanos() as usize, rider, vn),
+            );
+            if answer["clientActionId"] == "main_menu" {
+                break;
+            }
+            assert!(
+                uploaded.elapsed() < Duration::from_secs(10),
+                "the IVR never served there: {answer}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    eprintln!(
+        "an upload through node a served new calls on b and c {:?} later",
+        uploaded.elapsed()
+    );
+    // Back to number masking for the rest (the previous version).
+    let (status, v) = request(
+        a.addr,
+        "POST",
+        "/v1/admin/tenants/rides/rollback",
+        &[("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(status, 200, "{v}");
+    for node in [&b, &c] {
+        loop {
+            let (_, answer) = request(
+                node.addr,
+                "POST",
+                "/v1/tenants/rides/webhooks/voice",
+                &[JSON],
+                &dial(uploaded.elapsed().as_nanos() as usize, rider, vn),
+            );
+            if answer["callflow"][0]["action"] == "makeCall" {
+                break;
+            }
+            assert!(
+                uploaded.elapsed() < Duration::from_secs(20),
+                "the rollback never served there"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     // A bounded load of calls through the balancer; node B is killed (SIGKILL) a third of

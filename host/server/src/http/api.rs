@@ -75,6 +75,7 @@ async fn serve(
         .to_owned();
     let span = info_span!(
         "api",
+        node = %state.node,
         tenant = %tenant_id,
         method = %request.method(),
         path = %redact_digits(&path),

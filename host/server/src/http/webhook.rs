@@ -27,6 +27,7 @@ async fn voice_webhook(
 ) -> Result<Response, HttpError> {
     let span = info_span!(
         "webhook",
+        node = %state.node,
         tenant = %tenant_id,
         event_type = Empty,
         session_id = Empty,
