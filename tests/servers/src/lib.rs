@@ -202,9 +202,9 @@ impl Nginx {
         let conf = format!(
             "daemon off;\nworker_processes 1;\nuser root root;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
-             http {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n\
+             http {{\n    access_log off;\n    keepalive_requests 1000000;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
-             upstream callflow {{\n{servers}        keepalive 16;\n    }}\n\
+             upstream callflow {{\n{servers}        keepalive 16;\n        keepalive_requests 1000000;\n    }}\n\
              server {{\n        listen 127.0.0.1:{port}{ssl};\n{tls_lines}        location / {{\n\
              proxy_pass http://callflow;\n            proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n\
              proxy_next_upstream error timeout non_idempotent;\n            proxy_next_upstream_tries 3;\n\
