@@ -321,8 +321,29 @@ async fn uploads_and_activations_through_one_node_serve_on_every_node() {
         }],
     );
     until_serving(&a, "acme", "ivr").await;
-    let b = catalog_node("b", &redis, &[]);
+    // B's folder has a tenant of its own that the catalog never had: B keeps serving it
+    // (its files are the operator's), and it does not spread.
+    let b = catalog_node(
+        "b",
+        &redis,
+        &[TenantSpec {
+            id: "local-only",
+            toml: acme.clone(),
+            wasm: Some(Path::new(callflow_test_artifacts::IVR_WASM)),
+        }],
+    );
     until_serving(&b, "acme", "ivr").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(who_answers(&b, "local-only").await, "ivr");
+    assert_eq!(
+        a.post(
+            "local-only",
+            &crate::support::call_action(&event_id("x"), None, None)
+        )
+        .await
+        .0,
+        404
+    );
 
     // Two versions uploaded through A, not activated.
     let mut digests = Vec::new();

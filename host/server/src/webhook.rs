@@ -85,7 +85,7 @@ pub async fn handle(
             ran.store(true, Ordering::Relaxed);
             async {
                 match registry.cluster() {
-                    None => Ok(run(registry, kv, tenant, event).await),
+                    None => Ok(run(registry, kv, tenant, event, None).await),
                     Some(cluster) => {
                         run_once_in_cluster(registry, cluster, kv, tenant, event, &key).await
                     }
@@ -111,9 +111,10 @@ async fn run(
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: Event,
+    pinned: Option<String>,
 ) -> Bytes {
     let kind = event.kind();
-    let handled = process(registry, kv, tenant, &event).await;
+    let handled = process_on(registry, kv, tenant, &event, pinned).await;
     let stats = &tenant.state.stats;
     if let Some(failure) = &handled.failure {
         stats.failure(failure.reason());
@@ -136,11 +137,15 @@ async fn pinned_in_cluster(
     tenant: &Arc<Tenant>,
     session: &str,
     current: LoadedPlugin,
+    known: Option<String>,
 ) -> Result<LoadedPlugin, EventFailure> {
-    let digest = cluster
-        .pin(&tenant.id, session, PIN_TTL)
-        .await
-        .map_err(|e| EventFailure::StoreUnavailable(e.to_string()))?;
+    let digest = match known {
+        Some(digest) => Some(digest),
+        None => cluster
+            .pin(&tenant.id, session, PIN_TTL)
+            .await
+            .map_err(|e| EventFailure::StoreUnavailable(e.to_string()))?,
+    };
     let Some(digest) = digest.filter(|d| d != current.digest()) else {
         return Ok(current);
     };
@@ -166,7 +171,7 @@ async fn pinned_in_cluster(
 /// not be reached, and the caller got the fallback.
 async fn run_once_in_cluster(
     registry: &Registry,
-    cluster: &Cluster,
+    cluster: &Arc<Cluster>,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: Event,
@@ -191,19 +196,32 @@ async fn run_once_in_cluster(
     }
     // Longer than the plugin may run: a claim outlives a slow plugin, not a dead node.
     let claim_ttl = tenant.config.limits.sandbox.timeout * 2 + Duration::from_secs(1);
-    let mut claim = cluster.claim(&tenant.id, key, claim_ttl).await;
+    let session = event.session_id().map(|s| (s, PIN_TTL));
+    let mut claim = cluster.claim(&tenant.id, key, claim_ttl, session).await;
     if let Ok(Claim::Running(node)) = &claim {
         debug!(node = %node, "another node runs this delivery; waiting for its answer");
         claim = cluster.await_answer(&tenant.id, key, claim_ttl).await;
     }
     match claim {
-        Ok(Claim::Mine | Claim::Running(_)) => {
-            let body = run(registry, kv, tenant, event).await;
-            if let Err(e) = cluster.answered(&tenant.id, key, &body).await {
-                warn!(cause = %e, "the answer could not be shared; a repeated delivery to another node may run the plugin again");
-            }
+        Ok(Claim::Mine(pinned)) => {
+            let body = run(registry, kv, tenant, event, pinned).await;
+            // Shared without holding up the answer: a duplicate waits for it.
+            let (cluster, tenant_id, key, shared) = (
+                Arc::clone(cluster),
+                Arc::clone(&tenant.id),
+                key.to_owned(),
+                body.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = cluster.answered(&tenant_id, &key, &shared).await {
+                    warn!(cause = %e, "the answer could not be shared; a repeated delivery to another node may run the plugin again");
+                }
+            });
             Ok(body)
         }
+        Ok(Claim::Running(node)) => Err(unreachable(format!(
+            "node {node} still holds the delivery after its claim should have expired"
+        ))),
         Ok(Claim::Answered(body)) => {
             debug!("repeated delivery answered by another node");
             tenant.state.stats.webhook(kind, Outcome::Duplicate);
@@ -235,8 +253,20 @@ pub async fn process(
     tenant: &Arc<Tenant>,
     event: &Event,
 ) -> Handled {
+    process_on(registry, kv, tenant, event, None).await
+}
+
+/// [`process`], with the call's version when the cluster already named it (with the
+/// delivery's claim).
+async fn process_on(
+    registry: &Registry,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: &Event,
+    pinned: Option<String>,
+) -> Handled {
     let mut cost = None;
-    let result = invoke(registry, kv, tenant, event, &mut cost).await;
+    let result = invoke(registry, kv, tenant, event, pinned, &mut cost).await;
     let (body, outcome, failure) = match (event.kind(), result) {
         (EventKind::CallAction, Ok(body)) => (body, Outcome::Answered, None),
         (EventKind::CallAction, Err(failure)) => (
@@ -260,6 +290,7 @@ async fn invoke(
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: &Event,
+    cluster_pin: Option<String>,
     cost: &mut Option<(u64, Duration)>,
 ) -> Result<Bytes, EventFailure> {
     // Admitted first: a flood over the tenant's limits costs no load and no pin.
@@ -274,7 +305,8 @@ async fn invoke(
             match (event.session_id(), registry.cluster()) {
                 (Some(session), Some(cluster)) => {
                     let plugin =
-                        pinned_in_cluster(registry, cluster, tenant, session, current).await?;
+                        pinned_in_cluster(registry, cluster, tenant, session, current, cluster_pin)
+                            .await?;
                     tenant.state.pins.pin(session, &plugin)
                 }
                 (Some(session), None) => tenant.state.pins.pin(session, &current),

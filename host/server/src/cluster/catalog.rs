@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cf:tenants              set of tenant ids
+//! cf:deleted              set of tenant ids deleted (and not created again) since
 //! cf:{t}:config           the tenant's tenant.toml
 //! cf:{t}:versions         set of the tenant's version digests
 //! cf:{t}:active           the active version's digest
@@ -27,6 +28,7 @@ const HISTORY: isize = 100;
 const STREAM_LENGTH: usize = 10_000;
 const STREAM: &str = "cf:changes";
 const TENANTS: &str = "cf:tenants";
+const DELETED: &str = "cf:deleted";
 
 /// One tenant as the catalog has it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,10 +122,19 @@ impl Cluster {
             .ignore()
             .sadd(TENANTS, id)
             .ignore()
+            .srem(DELETED, id)
+            .ignore()
             .query_async(&mut conn)
             .await;
         self.catalog(written)?;
         self.announce(id).await
+    }
+
+    /// Whether `id` was deleted from the catalog (rather than never in it).
+    pub async fn was_deleted(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let deleted: Result<bool, _> = conn.sismember(DELETED, id).await;
+        self.catalog(deleted)
     }
 
     /// Deletes a tenant (its blobs stay: other tenants may run the same bytes).
@@ -138,6 +149,8 @@ impl Cluster {
             ])
             .ignore()
             .srem(TENANTS, id)
+            .ignore()
+            .sadd(DELETED, id)
             .ignore()
             .query_async(&mut conn)
             .await;

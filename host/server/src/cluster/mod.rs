@@ -7,8 +7,9 @@
 //! (`cf:{tenant}:evt:<key>`, `SET NX` with a claim TTL longer than the plugin may run)
 //! runs the plugin and stores its answer for [`ANSWER_WINDOW`]; a node that finds the
 //! answer replays it; a node that finds a claim waits for the answer. A claim whose node
-//! died expires, and the event may then run again. Claiming and reading the answer is one
-//! script: one round trip per event.
+//! died expires, and the event may then run again. Claiming, reading the answer and (for
+//! an event of a call) pinning the call's version are one script: one round trip per
+//! event on the response path; the answer is stored after the response.
 //!
 //! **Health.** A ping every [`HEALTH_EVERY`], and every operation's own result, keep
 //! [`Cluster::healthy`] current. While Redis cannot be reached, call actions get the
@@ -47,15 +48,23 @@ pub const HEALTH_EVERY: Duration = Duration::from_millis(250);
 /// How long a node waits for another node's answer between looks.
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// `KEYS[1]`; `ARGV`: this node's claim, claim TTL (ms). Returns `{0}` when the claim is
-/// this node's now, `{1, answer}` when the answer is stored, `{2, claimant}` while
-/// another node runs it.
+/// `KEYS[1]` the delivery, and for an event of a call `KEYS[2]` its pin and `KEYS[3]` the
+/// tenant's active pointer; `ARGV`: this node's claim, claim TTL (ms), pin TTL (ms).
+/// Returns `{0}` or `{0, version}` when the claim is this node's now (with the call's
+/// version, pinned now if it was not), `{1, answer}` when the answer is stored, `{2,
+/// claimant}` while another node runs it: claim and pin in one round trip.
 const CLAIM: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if not cur then
   redis.call('SET', KEYS[1], 'p' .. ARGV[1], 'PX', ARGV[2])
+  if KEYS[2] then
+    local pinned = redis.call('GET', KEYS[2])
+    if not pinned then
+      pinned = redis.call('GET', KEYS[3])
+      if pinned then redis.call('SET', KEYS[2], pinned, 'PX', ARGV[3]) end
+    end
+    if pinned then return {0, pinned} end
+  end
   return {0}
 end
 if string.sub(cur, 1, 1) == 'd' then return {1, string.sub(cur, 2)} end
@@ -76,8 +85,9 @@ return active
 /// What a node found when it claimed a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The delivery is this node's to run.
-    Mine,
+    /// The delivery is this node's to run; for an event of a call, the version the call
+    /// runs on (`None`: the tenant has no active version in the catalog).
+    Mine(Option<String>),
     /// Another delivery of the event was answered; this is its answer.
     Answered(Bytes),
     /// Another node (named) is running it now.
@@ -110,21 +120,7 @@ impl Cluster {
     /// Coordination through the Redis at `url`, as `node`; call inside a tokio runtime.
     /// Connects lazily; starts healthy and learns otherwise from the first ping.
     pub fn open(url: &str, node: &str) -> Result<Arc<Self>, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Open {
-            path: url.into(),
-            message: e.to_string(),
-        })?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
-            StoreError::Open {
-                path: url.into(),
-                message: e.to_string(),
-            }
-        })?;
+        let conn = crate::store::redis_connection(url)?;
         Ok(Arc::new(Self {
             conn,
             claim: Script::new(CLAIM),
@@ -196,22 +192,30 @@ impl Cluster {
         k
     }
 
-    /// Claims the delivery `key` of `tenant` for `claim_ttl`, or finds who has it.
+    /// Claims the delivery `key` of `tenant` for `claim_ttl`, or finds who has it. For
+    /// an event of call `session`, a claim that is this node's also brings the call's
+    /// version, pinned for `pin_ttl` if it was not: one round trip.
     pub async fn claim(
         &self,
         tenant: &str,
         key: &str,
         claim_ttl: Duration,
+        session: Option<(&str, Duration)>,
     ) -> Result<Claim, StoreError> {
         let mut conn = self.conn.clone();
-        let ms = u64::try_from(claim_ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let reply: Result<Vec<Value>, _> = self
-            .claim
-            .key(Self::delivery_key(tenant, key))
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut invocation = self.claim.key(Self::delivery_key(tenant, key));
+        let mut pin_ms = 1;
+        if let Some((session, pin_ttl)) = session {
+            invocation
+                .key(format!("cf:{{{tenant}}}:pin:{session}"))
+                .key(format!("cf:{{{tenant}}}:active"));
+            pin_ms = ms(pin_ttl);
+        }
+        let reply: Result<Vec<Value>, _> = invocation
             .arg(&*self.node)
-            .arg(ms)
+            .arg(ms(claim_ttl))
+            .arg(pin_ms)
             .invoke_async(&mut conn)
             .await;
         let reply = self.record(reply)?;
@@ -220,7 +224,11 @@ impl Cluster {
             _ => Vec::new(),
         };
         match reply.first() {
-            Some(Value::Int(0)) => Ok(Claim::Mine),
+            Some(Value::Int(0)) => {
+                Ok(Claim::Mine(reply.get(1).map(|v| {
+                    String::from_utf8_lossy(&text(Some(v))).into_owned()
+                })))
+            }
             Some(Value::Int(1)) => Ok(Claim::Answered(Bytes::from(text(reply.get(1))))),
             Some(Value::Int(2)) => Ok(Claim::Running(
                 String::from_utf8_lossy(&text(reply.get(1))).into_owned(),
@@ -289,7 +297,7 @@ impl Cluster {
     ) -> Result<Claim, StoreError> {
         loop {
             tokio::time::sleep(POLL_EVERY).await;
-            match self.claim(tenant, key, claim_ttl).await? {
+            match self.claim(tenant, key, claim_ttl, None).await? {
                 Claim::Running(_) => continue,
                 found => return Ok(found),
             }

@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use self::memory::MemoryStore;
 pub use self::redb::RedbStore;
 pub use self::redis::RedisStore;
+pub(crate) use self::redis::connect as redis_connection;
 
 /// Largest key a plugin may use, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;

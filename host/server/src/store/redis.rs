@@ -96,21 +96,7 @@ impl RedisStore {
     /// reconnects by itself: a Redis that is down now makes each call fail with
     /// [`StoreError::Unavailable`] until it is back, not the start.
     pub fn open(url: &str, node_id: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Open {
-            path: url.into(),
-            message: e.to_string(),
-        })?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
-            StoreError::Open {
-                path: url.into(),
-                message: e.to_string(),
-            }
-        })?;
+        let conn = connect(url)?;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -160,6 +146,22 @@ impl RedisStore {
             other => other.map_err(unavailable),
         }
     }
+}
+
+/// A lazy, reconnecting connection to the Redis at `url`, with short timeouts (a node
+/// must answer its callers even when Redis does not); call inside a tokio runtime.
+pub(crate) fn connect(url: &str) -> Result<ConnectionManager, StoreError> {
+    let open = |e: RedisError| StoreError::Open {
+        path: url.into(),
+        message: e.to_string(),
+    };
+    let client = redis::Client::open(url).map_err(open)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(200));
+    ConnectionManager::new_lazy_with_config(client, config).map_err(open)
 }
 
 fn unavailable(err: RedisError) -> StoreError {

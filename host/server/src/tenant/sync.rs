@@ -59,11 +59,14 @@ pub async fn apply(
     let record = cluster.tenant(id).await?;
     let repo = registry.repo();
     let changed = match &record.config {
-        None => {
+        // Deleted through the cluster: gone here too.
+        None if cluster.was_deleted(id).await? => {
             let existed = repo.exists(id);
             repo.delete(id)?;
             existed
         }
+        // Never in the catalog: this node's own, left alone.
+        None => false,
         Some(config) => {
             let mut changed = false;
             let local = std::fs::read_to_string(repo.tenant_dir(id).join(TENANT_FILE)).ok();
@@ -139,10 +142,26 @@ pub async fn seed(registry: &Arc<Registry>, cluster: &Cluster) -> Result<(), Syn
     Ok(())
 }
 
-/// Applies every tenant of the catalog, and removes local tenants it does not have.
+/// Applies every tenant of the catalog, and removes the local tenants it deleted. A local
+/// tenant the catalog never had is left on disk and served by this node alone, with a
+/// warning: its files are the operator's, not the cluster's to delete.
 async fn snapshot(registry: &Arc<Registry>, cluster: &Cluster) -> Result<(), SyncError> {
     let mut ids = cluster.tenant_ids().await?;
-    ids.extend(registry.all().iter().map(|t| t.id.to_string()));
+    ids.sort();
+    for local in registry.all() {
+        let id = local.id.to_string();
+        if ids.binary_search(&id).is_ok() {
+            continue;
+        }
+        if cluster.was_deleted(&id).await? {
+            ids.push(id);
+        } else {
+            warn!(
+                tenant = id,
+                "in this node's folder but not in the cluster's catalog: served by this node only; create it through the admin API to serve it everywhere"
+            );
+        }
+    }
     ids.sort();
     ids.dedup();
     for id in ids {
