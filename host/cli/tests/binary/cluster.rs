@@ -123,6 +123,21 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
     let nginx = Nginx::start(&root.join("nginx"), &[a.addr, b.addr, c.addr], test).expect("nginx");
     let lb: SocketAddr = ([127, 0, 0, 1], nginx.port).into();
 
+    // A booking made through node A is honoured by a call answered by node C.
+    let (_, vn) = book(a.addr, "+6590000001", "+6590000002").expect("booked on a");
+    let (status, answer) = request(
+        c.addr,
+        "POST",
+        "/v1/tenants/rides/webhooks/voice",
+        &[JSON],
+        &dial(888_888, "+6590000001", &vn),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["callflow"][0]["params"]["destination"], "+6590000002",
+        "{answer}"
+    );
+
     // Bookings made through the balancer (so through every node), each honoured by a
     // call through the balancer (so, mostly, by another node).
     let mut bookings = Vec::new();
