@@ -64,22 +64,7 @@ impl RedisServer {
         }
         std::fs::create_dir_all(dir).expect("redis dir");
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
+        let child = Self::spawn(port, dir);
         let server = RedisServer {
             child,
             port,

@@ -55,6 +55,44 @@ fn book(addr: SocketAddr, rider: &str, driver: &str) -> Option<(String, String)>
     })
 }
 
+/// Node A's folder: tenant `rides`, number masking with a pool of `numbers`, which A
+/// imports into the empty catalog.
+fn seed_rides(root: &Path, numbers: usize) {
+    let seed = root.join("a-tenants").join("rides");
+    std::fs::create_dir_all(&seed).expect("tenant dir");
+    std::fs::write(
+        seed.join("tenant.toml"),
+        format!(
+            "sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{TEST_KEY_SHA256}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\nmax_concurrency = 256\n[config]\npool = \"{}\"\n",
+            pool(numbers)
+        ),
+    )
+    .expect("tenant.toml");
+    std::fs::copy(
+        callflow_test_artifacts::NUMBER_MASKING_WASM,
+        seed.join("plugin.wasm"),
+    )
+    .expect("plugin");
+}
+
+/// Waits until the node at `addr` serves `rides`: an empty webhook is then refused for
+/// what it lacks (4xx), not for an unknown tenant (404).
+fn wait_for_rides(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while request(
+        addr,
+        "POST",
+        "/v1/tenants/rides/webhooks/voice",
+        &[JSON],
+        b"{}",
+    )
+    .0 == 404
+    {
+        assert!(Instant::now() < deadline, "{addr} never got the tenant");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn pool(n: usize) -> String {
     (0..n)
         .map(|i| format!("+65680{:05}=vn-{i}", 10_000 + i))
@@ -75,21 +113,7 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
         return;
     }
     // Node A seeds the catalog with the tenant; B and C start empty and get it.
-    let seed = root.join("a-tenants").join("rides");
-    std::fs::create_dir_all(&seed).expect("tenant dir");
-    std::fs::write(
-        seed.join("tenant.toml"),
-        format!(
-            "sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{TEST_KEY_SHA256}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\nmax_concurrency = 256\n[config]\npool = \"{}\"\n",
-            pool(60)
-        ),
-    )
-    .expect("tenant.toml");
-    std::fs::copy(
-        callflow_test_artifacts::NUMBER_MASKING_WASM,
-        seed.join("plugin.wasm"),
-    )
-    .expect("plugin");
+    seed_rides(&root, 60);
     let url = redis.url();
     let start = |name: &str| {
         let tenants = root.join(format!("{name}-tenants"));
@@ -106,19 +130,7 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
     // Each node serves the tenant once it has it: an empty webhook is then refused for
     // what it lacks (4xx), not for an unknown tenant (404).
     for node in [&a, &b, &c] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while request(
-            node.addr,
-            "POST",
-            "/v1/tenants/rides/webhooks/voice",
-            &[JSON],
-            b"{}",
-        )
-        .0 == 404
-        {
-            assert!(Instant::now() < deadline, "a node never got the tenant");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_rides(node.addr);
     }
     let nginx = Nginx::start(&root.join("nginx"), &[a.addr, b.addr, c.addr], test).expect("nginx");
     let lb: SocketAddr = ([127, 0, 0, 1], nginx.port).into();
@@ -413,21 +425,7 @@ fn a_rolling_restart_of_every_node_behind_tls_answers_every_call() {
     if !callflow_test_servers::available("curl", test) {
         return;
     }
-    let seed = root.join("a-tenants").join("rides");
-    std::fs::create_dir_all(&seed).expect("tenant dir");
-    std::fs::write(
-        seed.join("tenant.toml"),
-        format!(
-            "sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{TEST_KEY_SHA256}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\n[config]\npool = \"{}\"\n",
-            pool(10)
-        ),
-    )
-    .expect("tenant.toml");
-    std::fs::copy(
-        callflow_test_artifacts::NUMBER_MASKING_WASM,
-        seed.join("plugin.wasm"),
-    )
-    .expect("plugin");
+    seed_rides(&root, 10);
     let url = redis.url();
     let listen: Vec<SocketAddr> = (0..3)
         .map(|_| ([127, 0, 0, 1], callflow_test_servers::free_port()).into())
@@ -443,22 +441,7 @@ fn a_rolling_restart_of_every_node_behind_tls_answers_every_call() {
             None,
             &["--redis", &url, "--node-id", name, "--drain-ms", "300"],
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while request(
-            node.addr,
-            "POST",
-            "/v1/tenants/rides/webhooks/voice",
-            &[JSON],
-            b"{}",
-        )
-        .0 == 404
-        {
-            assert!(
-                Instant::now() < deadline,
-                "node {name} never got the tenant"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_rides(node.addr);
         node
     };
     let mut nodes: Vec<Option<Server>> = vec![Some(start(0)), Some(start(1)), Some(start(2))];

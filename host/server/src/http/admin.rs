@@ -385,9 +385,19 @@ async fn activate(
 }
 
 async fn activate_version(state: &AppState, id: &str, digest: &str) -> Result<Response, HttpError> {
-    refresh(state, id).await?;
-    let repo = state.registry.repo();
-    if repo.version(id, digest).is_none() {
+    // A cluster's versions are the catalog's (one uploaded through another node a moment
+    // ago may not be in this node's mirror yet; `commit` brings it).
+    let known = match state.registry.cluster() {
+        Some(cluster) => cluster
+            .tenant(id)
+            .await
+            .map_err(|_| HttpError::StoreUnavailable)?
+            .versions
+            .iter()
+            .any(|v| v == digest),
+        None => state.registry.repo().version(id, digest).is_some(),
+    };
+    if !known {
         return Err(HttpError::UnknownVersion {
             tenant: id.to_owned(),
             digest: digest.to_owned(),
@@ -428,6 +438,8 @@ async fn dry_run(
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
     let tenant = tenant_or_404(&state, &id)?;
+    // The version's bytes must be in this node's mirror to run it here.
+    refresh(&state, &id).await?;
     let repo = state.registry.repo();
     if repo.version(&id, &digest).is_none() {
         return Err(HttpError::UnknownVersion { tenant: id, digest });
