@@ -304,6 +304,18 @@ async fn until_serving(host: &Host, tenant: &str, want: &str) -> std::time::Dura
     }
 }
 
+/// `wasm` with a custom section named after `n` at its end: the same plugin under a
+/// digest of its own, which no node has compiled yet.
+fn with_custom_section(mut wasm: Vec<u8>, n: usize) -> Vec<u8> {
+    let name = format!("callflow-test-{n}");
+    assert!(name.len() < 0x80);
+    wasm.push(0); // custom section
+    wasm.push(u8::try_from(name.len() + 1).expect("short"));
+    wasm.push(u8::try_from(name.len()).expect("short"));
+    wasm.extend_from_slice(name.as_bytes());
+    wasm
+}
+
 #[tokio::test]
 async fn uploads_and_activations_through_one_node_serve_on_every_node() {
     let Some(redis) = redis("cluster-catalog") else {
@@ -386,6 +398,33 @@ async fn uploads_and_activations_through_one_node_serve_on_every_node() {
     took.sort();
     eprintln!(
         "activation to serving on the other node, 20 activations: p50 {:?}, p100 {:?}",
+        took[took.len() / 2],
+        took[took.len() - 1]
+    );
+    // Ten uploads of versions no node has seen (each plugin with a custom section of its
+    // own), alternating the node that takes them: each is activated once both nodes have
+    // compiled it, and then serves on the other node in the time printed.
+    let mut took = Vec::new();
+    for round in 0..10 {
+        let (via, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (wasm, want) = if round % 2 == 0 {
+            (NUMBER_MASKING_WASM, "masking")
+        } else {
+            (callflow_test_artifacts::IVR_WASM, "ivr")
+        };
+        let wasm = with_custom_section(std::fs::read(wasm).expect("wasm"), round);
+        let (status, v) = admin(via, "POST", "/v1/admin/tenants/acme/versions", wasm).await;
+        assert_eq!(status, 201, "round {round}: {v}");
+        assert_eq!(
+            v["nodes"],
+            json!({ "ready": ["a", "b"], "late": [] }),
+            "round {round}"
+        );
+        took.push(until_serving(other, "acme", want).await);
+    }
+    took.sort();
+    eprintln!(
+        "upload of a new version to serving on the other node, 10 uploads: p50 {:?}, p100 {:?}",
         took[took.len() / 2],
         took[took.len() - 1]
     );

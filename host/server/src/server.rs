@@ -225,6 +225,7 @@ impl Server {
         }
         let draining = Arc::clone(&self.state.draining);
         let drain = self.drain;
+        let cluster = self.state.registry.cluster().cloned();
         let served = axum::serve(
             listener,
             app(self.state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -232,6 +233,9 @@ impl Server {
         .with_graceful_shutdown(async move {
             shutdown.await;
             draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(cluster) = cluster {
+                cluster.leave().await;
+            }
             if !drain.is_zero() {
                 info!(
                     drain_ms = drain.as_millis(),

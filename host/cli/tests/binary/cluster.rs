@@ -207,6 +207,7 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
     // answers where number masking did.
     let auth = format!("Bearer {OPERATOR}");
     let ivr = std::fs::read(callflow_test_artifacts::IVR_WASM).expect("ivr");
+    let sent = Instant::now();
     let (status, v) = request(
         a.addr,
         "POST",
@@ -218,7 +219,14 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
         &ivr,
     );
     assert_eq!(status, 201, "{v}");
+    // It was activated once all three nodes had compiled it.
+    assert_eq!(
+        v["nodes"],
+        json!({ "ready": ["a", "b", "c"], "late": [] }),
+        "{v}"
+    );
     let uploaded = Instant::now();
+    let upload_took = uploaded - sent;
     for node in [&b, &c] {
         loop {
             let (_, answer) = request(
@@ -239,7 +247,7 @@ fn three_nodes_behind_nginx_survive_a_killed_node_and_a_redis_restart() {
         }
     }
     eprintln!(
-        "an upload through node a served new calls on b and c {:?} later",
+        "an upload through node a (answered in {upload_took:?}, once every node had compiled it) served new calls on b and c {:?} later",
         uploaded.elapsed()
     );
     // Back to number masking for the rest (the previous version).

@@ -24,6 +24,12 @@
 //! **Catalog.** [`catalog`]: tenants, plugin versions and the active pointer, with a
 //! stream of changes the nodes follow (`crate::tenant::sync`).
 //!
+//! **Presence.** Each health ping also says the node is alive (`cf:nodes`, a sorted set
+//! of node names by the Redis clock's time of their last ping); a node that drains
+//! leaves it. A node that has compiled a newly uploaded version says so
+//! (`cf:{tenant}:ready:<digest>`), and an upload is activated once every live node has,
+//! so that it serves everywhere at once ([`Cluster::await_ready`]).
+//!
 //! Must not: hold tenant key-value data (that is the store's), or decide what a caller
 //! hears (the webhook does).
 
@@ -47,6 +53,25 @@ pub const HEALTH_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a node waits for another node's answer between looks.
 const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// A node whose last ping is older than this is not counted as alive.
+pub const ALIVE_FOR: Duration = Duration::from_secs(2);
+
+/// How long a node's word that it compiled a version is kept (an upload waits seconds).
+const READY_FOR: Duration = Duration::from_secs(3600);
+
+const NODES: &str = "cf:nodes";
+
+/// `KEYS[1]` the nodes; `ARGV[1]` this node, or empty to only look; `ARGV[2]` how long
+/// (ms) a ping counts. Records the ping by the Redis clock (the nodes' clocks may
+/// disagree), forgets long-gone nodes, and returns the names of the live ones.
+const PRESENCE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] ~= '' then redis.call('ZADD', KEYS[1], now, ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')
+";
 
 /// `KEYS[1]` the delivery, and for an event of a call `KEYS[2]` its pin and `KEYS[3]` the
 /// tenant's active pointer; `ARGV`: this node's claim, claim TTL (ms), pin TTL (ms).
@@ -99,8 +124,20 @@ pub struct Cluster {
     pub(crate) conn: ConnectionManager,
     claim: Script,
     pin: Script,
+    presence: Script,
     node: Arc<str>,
     healthy: AtomicBool,
+    /// Set once the node drains: its pings no longer say it is alive.
+    left: AtomicBool,
+}
+
+/// Which live nodes had compiled a version when an upload stopped waiting for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Live nodes that can serve it.
+    pub ready: Vec<String>,
+    /// Live nodes that could not yet (they load it when it is activated).
+    pub late: Vec<String>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -125,8 +162,10 @@ impl Cluster {
             conn,
             claim: Script::new(CLAIM),
             pin: Script::new(PIN),
+            presence: Script::new(PRESENCE),
             node: Arc::from(node),
             healthy: AtomicBool::new(true),
+            left: AtomicBool::new(false),
         }))
     }
 
@@ -149,13 +188,95 @@ impl Cluster {
         result.map_err(unavailable)
     }
 
-    /// Pings Redis; records and returns whether it answered.
+    /// Pings Redis, saying this node is alive unless it left; records and returns
+    /// whether Redis answered.
     pub async fn ping(&self) -> bool {
-        let mut conn = self.conn.clone();
-        let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
-        let up = pong.is_ok();
+        let me = if self.left.load(Ordering::Relaxed) {
+            ""
+        } else {
+            &self.node
+        };
+        let up = self.live_nodes_as(me).await.is_ok();
         self.healthy.store(up, Ordering::Relaxed);
         up
+    }
+
+    async fn live_nodes_as(&self, me: &str) -> Result<Vec<String>, RedisError> {
+        let mut conn = self.conn.clone();
+        self.presence
+            .key(NODES)
+            .arg(me)
+            .arg(u64::try_from(ALIVE_FOR.as_millis()).unwrap_or(u64::MAX))
+            .invoke_async(&mut conn)
+            .await
+    }
+
+    /// The nodes that pinged within [`ALIVE_FOR`].
+    pub async fn live_nodes(&self) -> Result<Vec<String>, StoreError> {
+        let live = self.live_nodes_as("").await;
+        self.record(live)
+    }
+
+    /// This node is going away (draining): it stops counting as alive, so uploads stop
+    /// waiting for it.
+    pub async fn leave(&self) {
+        self.left.store(true, Ordering::Relaxed);
+        let mut conn = self.conn.clone();
+        let removed: Result<(), _> = redis::cmd("ZREM")
+            .arg(NODES)
+            .arg(&*self.node)
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = removed {
+            tracing::warn!(cause = %e, "could not leave the cluster's live nodes");
+        }
+    }
+
+    fn ready_key(tenant: &str, digest: &str) -> String {
+        format!("cf:{{{tenant}}}:ready:{digest}")
+    }
+
+    /// Says this node has compiled version `digest` of `tenant` and can serve it.
+    pub async fn mark_ready(&self, tenant: &str, digest: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let key = Self::ready_key(tenant, digest);
+        let marked: Result<(), _> = redis::pipe()
+            .sadd(&key, &*self.node)
+            .ignore()
+            .expire(&key, i64::try_from(READY_FOR.as_secs()).unwrap_or(i64::MAX))
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        self.record(marked)
+    }
+
+    /// Waits until every live node has said it can serve version `digest` of `tenant`,
+    /// or for `timeout`; which nodes could, and which could not yet.
+    pub async fn await_ready(
+        &self,
+        tenant: &str,
+        digest: &str,
+        timeout: Duration,
+    ) -> Result<Readiness, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let key = Self::ready_key(tenant, digest);
+        loop {
+            let live = self.live_nodes().await?;
+            let mut conn = self.conn.clone();
+            let ready: Result<Vec<String>, _> = redis::cmd("SMEMBERS")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await;
+            let ready = self.record(ready)?;
+            let (mut ready, mut late): (Vec<String>, Vec<String>) =
+                live.into_iter().partition(|n| ready.contains(n));
+            if late.is_empty() || tokio::time::Instant::now() >= deadline {
+                ready.sort();
+                late.sort();
+                return Ok(Readiness { ready, late });
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
     }
 
     /// Pings Redis every [`HEALTH_EVERY`] for as long as the returned task runs.

@@ -10,7 +10,7 @@
 //! stored, so a rejected upload changes nothing.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
@@ -27,10 +27,16 @@ use crate::config::TenantConfig;
 use crate::metrics::FAILURE_REASONS;
 use crate::runtime::LoadError;
 use crate::store::{KvStore, MemoryStore};
+use crate::tenant::repo::Version;
+use crate::tenant::sync::NewVersions;
 use crate::tenant::{Refusal, Reloaded, Tenant, valid_id};
 
 /// Largest `tenant.toml` accepted, in bytes.
 const MAX_TENANT_TOML_BYTES: usize = 64 << 10;
+
+/// How long an upload to a cluster waits for every live node to compile the new version
+/// before it activates it anyway (a late node serves it once it has compiled it).
+const UPLOAD_WAITS_FOR_NODES: Duration = Duration::from_secs(30);
 
 /// Bytes of keys and values a dry run's scratch store holds.
 const DRY_RUN_STORE_BYTES: usize = 16 << 20;
@@ -225,7 +231,7 @@ async fn delete_tenant(
 /// through another node a moment ago is then here).
 async fn refresh(state: &AppState, id: &str) -> Result<(), HttpError> {
     if let Some(cluster) = state.registry.cluster() {
-        crate::tenant::sync::apply(&state.registry, cluster, id)
+        crate::tenant::sync::apply(&state.registry, cluster, id, NewVersions::Store)
             .await
             .map_err(|_| HttpError::StoreUnavailable)?;
     }
@@ -278,7 +284,7 @@ async fn commit(
         Change::Activate(digest) => cluster.activate(id, digest).await,
     };
     written.map_err(|_| HttpError::StoreUnavailable)?;
-    crate::tenant::sync::apply(&state.registry, cluster, id)
+    crate::tenant::sync::apply(&state.registry, cluster, id, NewVersions::Compile)
         .await
         .map_err(|e| HttpError::storage("bringing this node in step", e))?;
     Ok(state.registry.get(id))
@@ -357,6 +363,25 @@ async fn upload(
         },
     )
     .await?;
+    // On a cluster, every node compiles the new version as its bytes arrive; it is
+    // activated once they all can serve it, so that it serves everywhere at once.
+    let mut nodes = None;
+    if let Some(cluster) = state.registry.cluster()
+        && activate
+    {
+        let readiness = cluster
+            .await_ready(&id, plugin.digest(), UPLOAD_WAITS_FOR_NODES)
+            .await
+            .map_err(|_| HttpError::StoreUnavailable)?;
+        if !readiness.late.is_empty() {
+            tracing::warn!(
+                tenant = id,
+                late = ?readiness.late,
+                "activating a version some nodes have not compiled yet: they serve it once they have"
+            );
+        }
+        nodes = Some(json!({ "ready": readiness.ready, "late": readiness.late }));
+    }
     if activate {
         commit(&state, &id, Change::Activate(plugin.digest())).await?;
     }
@@ -369,9 +394,24 @@ async fn upload(
         })?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "digest": version.digest, "size": version.size, "uploaded_at": version.uploaded_at, "activated": activate })),
+        Json(upload_json(&version, activate, nodes)),
     )
         .into_response())
+}
+
+/// What an upload answers: the version, whether it is active, and on a cluster which
+/// live nodes had compiled it when it was activated.
+fn upload_json(version: &Version, activated: bool, nodes: Option<Value>) -> Value {
+    let mut body = json!({
+        "digest": version.digest,
+        "size": version.size,
+        "uploaded_at": version.uploaded_at,
+        "activated": activated,
+    });
+    if let Some(nodes) = nodes {
+        body["nodes"] = nodes;
+    }
+    body
 }
 
 async fn activate(

@@ -80,6 +80,10 @@ pub struct Registry {
     host: HostConfig,
     repo: Repo,
     cluster: Option<Arc<Cluster>>,
+    /// Per tenant, a version compiled before it is active (a cluster node prepares each
+    /// upload as its bytes arrive, so that its activation swaps at once); one per
+    /// tenant, released when it is swapped in or another is prepared.
+    prepared: Mutex<HashMap<Arc<str>, LoadedPlugin>>,
 }
 
 /// True when `id` may name a tenant (it appears in URLs and folder names).
@@ -126,7 +130,23 @@ impl Registry {
             host,
             repo,
             cluster,
+            prepared: Mutex::default(),
         }
+    }
+
+    /// Compiles version `digest` of tenant `id` from its file in the tenants directory
+    /// and keeps it until it is swapped in (or another version is prepared), so that
+    /// activating it does not wait for the compiler. Compiles: call it off the request
+    /// path.
+    pub fn prepare(&self, id: &str, digest: &str) -> Result<(), LoadError> {
+        let plugin = self
+            .runtime
+            .load_version(digest, &self.repo.version_path(id, digest))?;
+        self.prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(Arc::from(id), plugin);
+        Ok(())
     }
 
     /// The cluster this node belongs to, if it is a node of one.
@@ -271,6 +291,11 @@ impl Registry {
             return Ok(Reloaded::Loaded(Arc::clone(current)));
         }
         state.record_load(slot.error().map(|e| e.to_string()));
+        let mut prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        if prepared.get(id).map(LoadedPlugin::digest) == slot.digest() {
+            prepared.remove(id);
+        }
+        drop(prepared);
         Ok(Reloaded::Loaded(self.swap_in(id, config, slot)))
     }
 

@@ -42,12 +42,23 @@ pub enum SyncError {
     Io(#[from] std::io::Error),
 }
 
+/// What a node does with a version whose bytes it has not had before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewVersions {
+    /// Compiles it at once and says so ([`Cluster::mark_ready`]): a change just made,
+    /// which the upload that made it may be waiting on before it activates it.
+    Compile,
+    /// Stores it only (a snapshot: a version is compiled when it is activated).
+    Store,
+}
+
 /// Brings the local folder of tenant `id` in step with the catalog and reloads it when
 /// anything changed. Returns whether it did.
 pub async fn apply(
     registry: &Arc<Registry>,
     cluster: &Cluster,
     id: &str,
+    new_versions: NewVersions,
 ) -> Result<bool, SyncError> {
     if !valid_id(id) {
         warn!(
@@ -56,8 +67,10 @@ pub async fn apply(
         );
         return Ok(false);
     }
+    let started = std::time::Instant::now();
     let record = cluster.tenant(id).await?;
     let repo = registry.repo();
+    let mut added = Vec::new();
     let changed = match &record.config {
         // Deleted through the cluster: gone here too.
         None if cluster.was_deleted(id).await? => {
@@ -84,6 +97,7 @@ pub async fn apply(
                     .filter(|w| super::repo::digest(w) == *digest)
                     .ok_or_else(|| SyncError::BadBlob(digest.clone()))?;
                 repo.add_version(id, &wasm)?;
+                added.push(digest.clone());
                 changed = true;
             }
             if let Some(active) = &record.active
@@ -95,13 +109,37 @@ pub async fn apply(
             changed
         }
     };
-    if changed {
-        let registry = Arc::clone(registry);
-        let owned = id.to_owned();
-        let reloaded = tokio::task::spawn_blocking(move || registry.reload(&owned)).await;
-        if let Ok(Err(e)) = reloaded {
-            warn!(tenant = id, cause = %e, "a tenant from the catalog did not load");
+    let fetched = started.elapsed();
+    let mut ready = Vec::new();
+    if new_versions == NewVersions::Compile {
+        for digest in added {
+            let (registry, owned) = (Arc::clone(registry), id.to_owned());
+            let prepared = tokio::task::spawn_blocking(move || {
+                registry.prepare(&owned, &digest).map(|()| digest)
+            })
+            .await;
+            match prepared {
+                Ok(Ok(digest)) => ready.push(digest),
+                Ok(Err(e)) => warn!(tenant = id, cause = %e, "a new version does not load here"),
+                Err(e) => warn!(tenant = id, cause = %e, "compiling a new version failed"),
+            }
         }
+    }
+    if changed {
+        let (registry, owned) = (Arc::clone(registry), id.to_owned());
+        let reloaded = tokio::task::spawn_blocking(move || registry.reload(&owned)).await;
+        match reloaded {
+            Ok(Err(e)) => warn!(tenant = id, cause = %e, "a tenant from the catalog did not load"),
+            _ => info!(
+                tenant = id,
+                fetched_ms = u64::try_from(fetched.as_millis()).unwrap_or(u64::MAX),
+                total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "brought in step with the catalog"
+            ),
+        }
+    }
+    for digest in ready {
+        cluster.mark_ready(id, &digest).await?;
     }
     Ok(changed)
 }
@@ -165,7 +203,7 @@ async fn snapshot(registry: &Arc<Registry>, cluster: &Cluster) -> Result<(), Syn
     ids.sort();
     ids.dedup();
     for id in ids {
-        if let Err(e) = apply(registry, cluster, &id).await {
+        if let Err(e) = apply(registry, cluster, &id, NewVersions::Store).await {
             warn!(tenant = id, cause = %e, "tenant not brought in step with the catalog");
         }
     }
@@ -201,7 +239,9 @@ pub fn follow(registry: Arc<Registry>, cluster: Arc<Cluster>) -> tokio::task::Jo
             match cluster.changes_since(&since).await {
                 Ok(Some(changes)) => {
                     for (change, tenant) in changes {
-                        if let Err(e) = apply(&registry, &cluster, &tenant).await {
+                        if let Err(e) =
+                            apply(&registry, &cluster, &tenant, NewVersions::Compile).await
+                        {
                             warn!(tenant, cause = %e, "change not applied; resyncing");
                             last = None;
                             break;
