@@ -417,11 +417,13 @@ impl From<ApiError> for Response {
 }
 
 /// A store failure is a 503 `store_unavailable` (or a 507 `too_large` when a value would
-/// exceed the store's limit), so that `?` on a [`Kv`](crate::Kv) call answers sensibly.
+/// exceed the store's limit, a 507 `quota_exceeded` when the tenant's store is full), so
+/// that `?` on a [`Kv`](crate::Kv) call answers sensibly.
 impl From<KvError> for ApiError {
     fn from(err: KvError) -> Self {
         match err {
             KvError::TooLarge(why) => ApiError::new(507, "too_large", why),
+            KvError::QuotaExceeded(why) => ApiError::new(507, "quota_exceeded", why),
             KvError::Unavailable(why) => ApiError::new(503, "store_unavailable", why),
         }
     }

@@ -52,6 +52,9 @@ pub enum KvError {
     TooLarge(String),
     /// The store is not available right now.
     Unavailable(String),
+    /// The tenant's store quota (keys, or bytes of keys plus values) is reached, or this
+    /// event used its key-value operations. Nothing was changed; deleting keys frees room.
+    QuotaExceeded(String),
 }
 
 impl fmt::Display for KvError {
@@ -59,6 +62,7 @@ impl fmt::Display for KvError {
         match self {
             KvError::TooLarge(why) => write!(f, "too large: {why}"),
             KvError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+            KvError::QuotaExceeded(why) => write!(f, "quota exceeded: {why}"),
         }
     }
 }

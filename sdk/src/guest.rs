@@ -83,6 +83,7 @@ fn kv_error(err: kv::KvError) -> KvError {
     match err {
         kv::KvError::TooLarge(why) => KvError::TooLarge(why),
         kv::KvError::Unavailable(why) => KvError::Unavailable(why),
+        kv::KvError::QuotaExceeded(why) => KvError::QuotaExceeded(why),
     }
 }
 

@@ -99,6 +99,8 @@ pub struct Harness {
     logs: RefCell<Vec<LogLine>>,
     /// What a failed call action gets in [`Harness::call`].
     fallback: Option<Callflow>,
+    /// The store quota, if one was set: keys, and bytes of keys plus values.
+    quota: Option<(u64, u64)>,
 }
 
 impl Harness {
@@ -111,6 +113,15 @@ impl Harness {
     #[must_use]
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.insert(key.into(), value.into());
+        self
+    }
+
+    /// Bounds the store as a tenant's quota does: at most `keys` keys and `bytes` bytes
+    /// of keys plus values (expired values do not count). A write that would grow past
+    /// either fails with [`KvError::QuotaExceeded`] and changes nothing.
+    #[must_use]
+    pub fn kv_quota(mut self, keys: u64, bytes: u64) -> Self {
+        self.quota = Some((keys, bytes));
         self
     }
 
@@ -180,6 +191,34 @@ impl Harness {
             .map(|e| e.value.clone())
     }
 
+    /// Refuses writing `new` (or removing, `None`) under `key` when it would grow the
+    /// store past its quota.
+    fn admit(&self, key: &str, new: Option<&[u8]>) -> Result<(), KvError> {
+        let Some((max_keys, max_bytes)) = self.quota else {
+            return Ok(());
+        };
+        let size = |k: &str, v: &[u8]| (k.len() + v.len()) as u64;
+        let (mut keys, mut bytes) = (0u64, 0u64);
+        for (k, e) in self.kv.borrow().iter().filter(|(_, e)| self.live(e)) {
+            keys += 1;
+            bytes += size(k, &e.value);
+        }
+        let old = self.current(key).map(|v| size(key, &v));
+        let after_keys = keys - u64::from(old.is_some()) + u64::from(new.is_some());
+        let after_bytes = bytes - old.unwrap_or(0) + new.map_or(0, |v| size(key, v));
+        if after_keys > keys && after_keys > max_keys {
+            return Err(KvError::QuotaExceeded(format!(
+                "the tenant's store quota of {max_keys} keys is reached ({keys} in use)"
+            )));
+        }
+        if after_bytes > bytes && after_bytes > max_bytes {
+            return Err(KvError::QuotaExceeded(format!(
+                "the tenant's store quota of {max_bytes} bytes is reached ({bytes} in use)"
+            )));
+        }
+        Ok(())
+    }
+
     fn put(&self, key: &str, value: &[u8], ttl_ms: Option<u64>) {
         let entry = Entry {
             value: value.to_vec(),
@@ -235,6 +274,7 @@ impl Host for Harness {
     fn kv_set(&self, key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), KvError> {
         check_key(key)?;
         check_value(value)?;
+        self.admit(key, Some(value))?;
         self.put(key, value, ttl_ms);
         Ok(())
     }
@@ -258,6 +298,7 @@ impl Host for Harness {
         if self.current(key).as_deref() != expected {
             return Ok(false);
         }
+        self.admit(key, new)?;
         match new {
             Some(value) => self.put(key, value, ttl_ms),
             None => {

@@ -22,6 +22,8 @@ mod hostile;
 mod ivr;
 /// Number masking: bookings over the API, calls over webhooks, the pool under races.
 mod masking;
+/// Storage quotas: a plugin writing without bound fills its own quota, nothing more.
+mod quota;
 /// Hot reload through the tenants directory, under load.
 mod reload;
 /// Plugins load on first event; the least recently used are evicted beyond the bound.

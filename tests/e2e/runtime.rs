@@ -14,7 +14,7 @@ use callflow_server::runtime::{
     EventAnswer, InvokeContext, Limits, LoadSource, LoadedPlugin, PluginFailure, PoolTuning,
     Runtime, RuntimeConfig,
 };
-use callflow_server::store::{KvStore, RedbStore};
+use callflow_server::store::{KvStore, Quota, RedbStore};
 use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM, MIRROR_WASM};
 use callflow_wire::{Action, Callflow, Event};
 
@@ -614,7 +614,7 @@ async fn the_host_and_the_sdk_convert_every_case_across_wit_the_same_way() {
     let event = call_action(None);
     for (name, flow) in case_callflows() {
         let json = serde_json::to_vec(&flow).expect("json");
-        s.kv.set(&tenant, "callflow", &json, None)
+        s.kv.set(&tenant, "callflow", &json, None, Quota::UNLIMITED)
             .await
             .expect("set");
         let answer = s

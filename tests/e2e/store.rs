@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use callflow_server::store::{
-    KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStore, RedbStore, RedisStore, StoreError,
+    KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStore, Quota, RedbStore, RedisStore, StoreError,
+    Usage,
 };
 use callflow_test_servers::RedisServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,7 +52,7 @@ async fn get(s: &dyn KvStore, tenant: &str, key: &str) -> Option<Vec<u8>> {
 }
 
 async fn cas(s: &dyn KvStore, key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> bool {
-    s.compare_and_swap("t", key, expected, new, None)
+    s.compare_and_swap("t", key, expected, new, None, Quota::UNLIMITED)
         .await
         .expect("cas")
 }
@@ -61,11 +62,19 @@ async fn values_expire_after_their_ttl_and_zero_expires_at_once() {
     let (_redis, backends) = backends("ttl");
     for (name, s) in backends {
         let s = &*s;
-        s.set("t", "short", b"v", Some(Duration::from_millis(50)))
+        s.set(
+            "t",
+            "short",
+            b"v",
+            Some(Duration::from_millis(50)),
+            Quota::UNLIMITED,
+        )
+        .await
+        .expect("set");
+        s.set("t", "forever", b"v", None, Quota::UNLIMITED)
             .await
             .expect("set");
-        s.set("t", "forever", b"v", None).await.expect("set");
-        s.set("t", "now", b"v", Some(Duration::ZERO))
+        s.set("t", "now", b"v", Some(Duration::ZERO), Quota::UNLIMITED)
             .await
             .expect("set");
         assert_eq!(get(s, "t", "short").await, Some(b"v".to_vec()), "{name}");
@@ -99,9 +108,15 @@ async fn compare_and_swap_on_absent_stale_and_current_values() {
         assert!(!cas(s, "k", Some(b"2"), Some(b"3")).await, "{name}");
         assert!(cas(s, "k", None, Some(b"3")).await, "{name}");
         // An expired value is absent too, and a swap's TTL applies.
-        s.set("t", "lock", b"held", Some(Duration::from_millis(30)))
-            .await
-            .expect("set");
+        s.set(
+            "t",
+            "lock",
+            b"held",
+            Some(Duration::from_millis(30)),
+            Quota::UNLIMITED,
+        )
+        .await
+        .expect("set");
         assert!(!cas(s, "lock", None, Some(b"mine")).await, "{name}");
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert!(!cas(s, "lock", Some(b"held"), Some(b"x")).await, "{name}");
@@ -111,7 +126,8 @@ async fn compare_and_swap_on_absent_stale_and_current_values() {
                 "lock",
                 None,
                 Some(b"mine"),
-                Some(Duration::from_millis(30))
+                Some(Duration::from_millis(30)),
+                Quota::UNLIMITED
             )
             .await
             .expect("cas"),
@@ -131,11 +147,15 @@ async fn a_tenant_never_sees_another_tenants_keys() {
     let (_redis, backends) = backends("tenants");
     for (name, s) in backends {
         let s = &*s;
-        s.set("acme", "counter", b"1", None).await.expect("set");
+        s.set("acme", "counter", b"1", None, Quota::UNLIMITED)
+            .await
+            .expect("set");
         assert_eq!(get(s, "globex", "counter").await, None, "{name}");
         // A split that would collide if tenant and key were simply concatenated.
-        s.set("ac", "mecounter", b"2", None).await.expect("set");
-        s.set("ac", "me}:kv:counter", b"3", None)
+        s.set("ac", "mecounter", b"2", None, Quota::UNLIMITED)
+            .await
+            .expect("set");
+        s.set("ac", "me}:kv:counter", b"3", None, Quota::UNLIMITED)
             .await
             .expect("set");
         assert_eq!(
@@ -148,9 +168,16 @@ async fn a_tenant_never_sees_another_tenants_keys() {
             "{name}"
         );
         assert!(
-            !s.compare_and_swap("globex", "counter", Some(b"1"), Some(b"x"), None)
-                .await
-                .expect("cas"),
+            !s.compare_and_swap(
+                "globex",
+                "counter",
+                Some(b"1"),
+                Some(b"x"),
+                None,
+                Quota::UNLIMITED
+            )
+            .await
+            .expect("cas"),
             "{name}"
         );
         assert_eq!(
@@ -170,22 +197,29 @@ async fn oversized_keys_and_values_are_refused_and_the_limits_accepted() {
         let big = vec![0u8; MAX_VALUE_BYTES + 1];
         assert!(
             matches!(
-                s.set("t", &long_key, b"v", None).await,
+                s.set("t", &long_key, b"v", None, Quota::UNLIMITED).await,
                 Err(StoreError::TooLarge { what: "key", .. })
             ),
             "{name}"
         );
         assert!(
             matches!(
-                s.compare_and_swap("t", "k", None, Some(&big), None).await,
+                s.compare_and_swap("t", "k", None, Some(&big), None, Quota::UNLIMITED)
+                    .await,
                 Err(StoreError::TooLarge { what: "value", .. })
             ),
             "{name}"
         );
         let key = "k".repeat(MAX_KEY_BYTES);
-        s.set("t", &key, &vec![1u8; MAX_VALUE_BYTES], None)
-            .await
-            .expect("at the limits");
+        s.set(
+            "t",
+            &key,
+            &vec![1u8; MAX_VALUE_BYTES],
+            None,
+            Quota::UNLIMITED,
+        )
+        .await
+        .expect("at the limits");
         assert_eq!(
             get(s, "t", &key).await.map(|v| v.len()),
             Some(MAX_VALUE_BYTES),
@@ -206,9 +240,16 @@ async fn allocate(s: Arc<dyn KvStore>) -> u32 {
             .parse()
             .expect("number");
         let rest = numbers.join(",");
-        if s.compare_and_swap("t", "free", Some(&current), Some(rest.as_bytes()), None)
-            .await
-            .expect("cas")
+        if s.compare_and_swap(
+            "t",
+            "free",
+            Some(&current),
+            Some(rest.as_bytes()),
+            None,
+            Quota::UNLIMITED,
+        )
+        .await
+        .expect("cas")
         {
             return taken;
         }
@@ -221,9 +262,15 @@ async fn sixty_four_concurrent_allocations_get_distinct_numbers_and_the_pool_is_
     let (_redis, backends) = backends("pool");
     for (name, s) in backends {
         let pool: Vec<String> = (0..80).map(|n| n.to_string()).collect();
-        s.set("t", "free", pool.join(",").as_bytes(), None)
-            .await
-            .expect("set");
+        s.set(
+            "t",
+            "free",
+            pool.join(",").as_bytes(),
+            None,
+            Quota::UNLIMITED,
+        )
+        .await
+        .expect("set");
         let tasks: Vec<_> = (0..64)
             .map(|_| tokio::spawn(allocate(Arc::clone(&s))))
             .collect();
@@ -329,4 +376,165 @@ async fn a_compare_and_swap_whose_reply_was_lost_is_retried_and_counts_as_done()
     assert_eq!(get(&s, "t", "k").await, Some(b"b".to_vec()));
     // A later, different swap is judged on its own.
     assert!(!cas(&s, "k", Some(b"a"), Some(b"c")).await);
+}
+
+fn quota(keys: u64, bytes: u64) -> Quota {
+    Quota { keys, bytes }
+}
+
+#[tokio::test]
+async fn a_write_past_the_quota_is_refused_and_changes_nothing() {
+    let (_redis, backends) = backends("quota");
+    for (name, s) in backends {
+        let s = &*s;
+        let q = quota(3, 100);
+        for key in ["a", "b", "c"] {
+            s.set("t", key, b"0123456789", None, q).await.expect("set");
+        }
+        let full = Usage { keys: 3, bytes: 33 };
+        assert_eq!(s.usage("t").await.expect("usage"), full, "{name}");
+        // A fourth key: refused, by set and by compare-and-swap alike.
+        assert!(
+            matches!(
+                s.set("t", "d", b"x", None, q).await,
+                Err(StoreError::QuotaExceeded {
+                    what: "keys",
+                    used: 3,
+                    limit: 3
+                })
+            ),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                s.compare_and_swap("t", "d", None, Some(b"x"), None, q)
+                    .await,
+                Err(StoreError::QuotaExceeded { what: "keys", .. })
+            ),
+            "{name}"
+        );
+        // A swap whose comparison fails is `false`, quota or not.
+        assert!(
+            !s.compare_and_swap("t", "d", Some(b"y"), Some(b"x"), None, q)
+                .await
+                .expect("cas"),
+            "{name}"
+        );
+        // Growing a value past the bytes: refused, the old value kept.
+        assert!(
+            matches!(
+                s.set("t", "a", &[b'z'; 90], None, q).await,
+                Err(StoreError::QuotaExceeded {
+                    what: "bytes",
+                    used: 33,
+                    limit: 100
+                })
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            get(s, "t", "a").await,
+            Some(b"0123456789".to_vec()),
+            "{name}"
+        );
+        assert_eq!(get(s, "t", "d").await, None, "{name}");
+        assert_eq!(s.usage("t").await.expect("usage"), full, "{name}");
+        // Writes that do not grow are allowed at the quota, even under a lowered one.
+        s.set("t", "a", b"short", None, quota(1, 1))
+            .await
+            .expect("shrink");
+        assert!(
+            s.compare_and_swap(
+                "t",
+                "b",
+                Some(b"0123456789"),
+                Some(b"tiny"),
+                None,
+                quota(1, 1)
+            )
+            .await
+            .expect("cas"),
+            "{name}"
+        );
+        assert_eq!(
+            s.usage("t").await.expect("usage"),
+            Usage {
+                keys: 3,
+                bytes: 6 + 5 + 11
+            },
+            "{name}"
+        );
+        // Deleting frees room, by delete and by a swap to nothing.
+        assert!(s.delete("t", "a").await.expect("delete"), "{name}");
+        assert!(
+            s.compare_and_swap("t", "b", Some(b"tiny"), None, None, q)
+                .await
+                .expect("cas"),
+            "{name}"
+        );
+        assert_eq!(
+            s.usage("t").await.expect("usage"),
+            Usage { keys: 1, bytes: 11 },
+            "{name}"
+        );
+        s.set("t", "d", b"x", None, q).await.expect("room again");
+        s.set("t", "e", b"x", None, q).await.expect("room again");
+        // Another tenant's usage is its own.
+        assert_eq!(
+            s.usage("u").await.expect("usage"),
+            Usage::default(),
+            "{name}"
+        );
+        s.set("u", "a", b"x", None, q)
+            .await
+            .expect("another tenant");
+    }
+}
+
+#[tokio::test]
+async fn expired_values_stop_counting_before_a_write_is_refused() {
+    let (_redis, backends) = backends("quota-ttl");
+    for (name, s) in backends {
+        let s = &*s;
+        let q = quota(2, 1000);
+        s.set("t", "lease", b"v", Some(Duration::from_millis(40)), q)
+            .await
+            .expect("set");
+        s.set("t", "kept", b"v", None, q).await.expect("set");
+        assert!(
+            matches!(
+                s.set("t", "third", b"v", None, q).await,
+                Err(StoreError::QuotaExceeded { .. })
+            ),
+            "{name}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The lease expired: its room is the third key's.
+        s.set("t", "third", b"v", None, q)
+            .await
+            .expect("room after expiry");
+        assert_eq!(
+            s.usage("t").await.expect("usage"),
+            Usage { keys: 2, bytes: 11 },
+            "{name}"
+        );
+        // A value that expires at once takes no room; a TTL'd overwrite replaces it.
+        s.set("t", "kept", b"v", Some(Duration::ZERO), q)
+            .await
+            .expect("set");
+        assert_eq!(
+            s.usage("t").await.expect("usage"),
+            Usage { keys: 1, bytes: 6 },
+            "{name}"
+        );
+        s.set("t", "kept", b"vv", Some(Duration::from_secs(60)), q)
+            .await
+            .expect("set");
+        s.set("t", "kept", b"vvv", None, q).await.expect("set");
+        assert_eq!(
+            s.usage("t").await.expect("usage"),
+            Usage { keys: 2, bytes: 13 },
+            "{name}"
+        );
+    }
 }

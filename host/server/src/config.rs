@@ -22,6 +22,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::runtime::{DEFAULT_MAX_MEMORY_BYTES, Limits, PoolTuning, RuntimeConfig};
+use crate::store::Quota;
 
 /// The file in a tenant's folder that configures it.
 pub const TENANT_FILE: &str = "tenant.toml";
@@ -78,6 +79,12 @@ pub struct RawLimits {
     /// Fuel this tenant may burn per second, over all its events (about 10 billion is
     /// one core); beyond it calls get the fallback at once.
     pub fuel_per_second: Option<u64>,
+    /// Keys the tenant may keep in its key-value store.
+    pub kv_keys: Option<u64>,
+    /// MiB of keys plus values the tenant may keep in its key-value store.
+    pub kv_mib: Option<u64>,
+    /// Key-value operations per event.
+    pub kv_ops: Option<u32>,
 }
 
 /// The host's own configuration file (`host.toml`, `--config`): where the server listens
@@ -442,6 +449,11 @@ impl Default for HostConfig {
                 memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
                 output_bytes: callflow_wire::rules::MAX_BODY_BYTES,
                 log_lines: 1000,
+                kv_ops: 100_000,
+                kv_quota: Quota {
+                    keys: 10_000_000,
+                    bytes: 4 << 30,
+                },
             },
             max_concurrency: 1024,
             fuel_per_second: 20_000_000_000,
@@ -548,6 +560,25 @@ fn apply(
                 m.map(|m| u64::from(m.log_lines)),
             )?)
             .unwrap_or(u32::MAX),
+            kv_ops: u32::try_from(check(
+                "kv_ops",
+                raw.kv_ops.map_or(u64::from(s.kv_ops), u64::from),
+                m.map(|m| u64::from(m.kv_ops)),
+            )?)
+            .unwrap_or(u32::MAX),
+            kv_quota: Quota {
+                keys: check(
+                    "kv_keys",
+                    raw.kv_keys.unwrap_or(s.kv_quota.keys),
+                    m.map(|m| m.kv_quota.keys),
+                )?,
+                bytes: check(
+                    "kv_mib",
+                    raw.kv_mib.unwrap_or(s.kv_quota.bytes >> 20),
+                    m.map(|m| m.kv_quota.bytes >> 20),
+                )?
+                .saturating_mul(1 << 20),
+            },
         },
         max_concurrency: u32::try_from(check(
             "max_concurrency",

@@ -150,6 +150,7 @@ pub struct TenantStats {
     failures: [AtomicU64; FAILURE_REASONS.len()],
     fuel_used: AtomicU64,
     invocations: AtomicU64,
+    kv_refused: AtomicU64,
     /// Fuel per invocation.
     pub fuel: Histogram,
     /// Wall-clock microseconds per invocation (instantiate + call).
@@ -181,6 +182,18 @@ impl TenantStats {
         self.fuel.record(fuel);
         self.latency_us
             .record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// Counts key-value operations refused for the tenant's quota or an event's cap.
+    pub fn kv_refused_add(&self, n: u32) {
+        if n > 0 {
+            self.kv_refused.fetch_add(u64::from(n), Ordering::Relaxed);
+        }
+    }
+
+    /// Key-value operations refused so far.
+    pub fn kv_refused(&self) -> u64 {
+        self.kv_refused.load(Ordering::Relaxed)
     }
 
     /// Failures so far for `reason`.
@@ -254,6 +267,17 @@ pub fn render<'a>(tenants: impl Iterator<Item = (&'a str, &'a TenantStats)> + Cl
             out,
             "callflow_plugin_fuel_total{{tenant=\"{tenant}\"}} {}",
             stats.fuel_used.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP callflow_kv_refused_total Key-value operations refused for the tenant's store quota or an event's operation cap, by tenant.\n# TYPE callflow_kv_refused_total counter"
+    );
+    for (tenant, stats) in tenants.clone() {
+        let _ = writeln!(
+            out,
+            "callflow_kv_refused_total{{tenant=\"{tenant}\"}} {}",
+            stats.kv_refused()
         );
     }
     let _ = writeln!(

@@ -139,12 +139,10 @@ async fn list_tenants(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     operator_only(authorize(&state, &headers, None)?)?;
-    let tenants: Vec<Value> = state
-        .registry
-        .all()
-        .iter()
-        .map(|t| status_json(&state, t))
-        .collect();
+    let mut tenants = Vec::new();
+    for tenant in state.registry.all() {
+        tenants.push(status_json(&state, &tenant).await);
+    }
     Ok(Json(json!({ "tenants": tenants })).into_response())
 }
 
@@ -155,11 +153,14 @@ async fn status(
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
     let tenant = tenant_or_404(&state, &id)?;
-    Ok(Json(status_json(&state, &tenant)).into_response())
+    Ok(Json(status_json(&state, &tenant).await).into_response())
 }
 
-fn status_json(state: &AppState, tenant: &Tenant) -> Value {
+async fn status_json(state: &AppState, tenant: &Tenant) -> Value {
     let stats = &tenant.state.stats;
+    let quota = tenant.config.limits.sandbox.kv_quota;
+    // The store may be unreachable (a cluster's Redis): the rest of the status still is.
+    let usage = state.kv.usage(&tenant.id).await.ok();
     let failures: serde_json::Map<String, Value> = FAILURE_REASONS
         .iter()
         .filter_map(|r| {
@@ -185,6 +186,13 @@ fn status_json(state: &AppState, tenant: &Tenant) -> Value {
         "latency_us": { "p50": stats.latency_us.quantile(0.5), "p99": stats.latency_us.quantile(0.99) },
         "in_flight": tenant.state.in_flight(),
         "pinned_calls": tenant.state.pins.len(),
+        "kv": {
+            "keys": usage.map(|u| u.keys),
+            "bytes": usage.map(|u| u.bytes),
+            "quota_keys": quota.keys,
+            "quota_bytes": quota.bytes,
+            "refused": stats.kv_refused(),
+        },
     })
 }
 
@@ -213,7 +221,7 @@ async fn put_tenant(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(status_json(&state, &tenant))).into_response())
+    Ok((status, Json(status_json(&state, &tenant).await)).into_response())
 }
 
 async fn delete_tenant(
@@ -446,7 +454,7 @@ async fn activate_version(state: &AppState, id: &str, digest: &str) -> Result<Re
     let tenant = commit(state, id, Change::Activate(digest))
         .await?
         .ok_or_else(|| HttpError::UnknownTenant(id.to_owned()))?;
-    Ok(Json(status_json(state, &tenant)).into_response())
+    Ok(Json(status_json(state, &tenant).await).into_response())
 }
 
 async fn rollback(

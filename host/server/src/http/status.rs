@@ -50,6 +50,21 @@ async fn metrics(State(state): State<AppState>) -> Response {
     text.push_str(&crate::metrics::render(
         tenants.iter().map(|t| (&*t.id, &t.state.stats)),
     ));
+    text.push_str("# HELP callflow_kv_keys Keys the tenant keeps in its key-value store.\n# TYPE callflow_kv_keys gauge\n# HELP callflow_kv_bytes Bytes of keys plus values the tenant keeps in its key-value store.\n# TYPE callflow_kv_bytes gauge\n# HELP callflow_kv_quota_keys The tenant's quota of keys.\n# TYPE callflow_kv_quota_keys gauge\n# HELP callflow_kv_quota_bytes The tenant's quota of bytes.\n# TYPE callflow_kv_quota_bytes gauge\n");
+    for t in &tenants {
+        let quota = t.config.limits.sandbox.kv_quota;
+        // Unreachable store (a cluster's Redis): no usage figure rather than a wrong one.
+        if let Ok(usage) = state.kv.usage(&t.id).await {
+            text.push_str(&format!(
+                "callflow_kv_keys{{tenant=\"{0}\"}} {1}\ncallflow_kv_bytes{{tenant=\"{0}\"}} {2}\n",
+                t.id, usage.keys, usage.bytes
+            ));
+        }
+        text.push_str(&format!(
+            "callflow_kv_quota_keys{{tenant=\"{0}\"}} {1}\ncallflow_kv_quota_bytes{{tenant=\"{0}\"}} {2}\n",
+            t.id, quota.keys, quota.bytes
+        ));
+    }
     text.push_str("# HELP callflow_plugin_loaded Whether the tenant's plugin is in memory (plugins load on first event and are evicted when idle).\n# TYPE callflow_plugin_loaded gauge\n");
     for t in &tenants {
         text.push_str(&format!(

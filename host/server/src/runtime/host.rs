@@ -90,6 +90,8 @@ pub struct HostState {
     limits: Limits,
     log_lines: u32,
     log_dropped: u32,
+    kv_ops: u32,
+    kv_refused: u32,
 }
 
 impl fmt::Debug for HostState {
@@ -112,6 +114,40 @@ impl HostState {
             limits: ctx.limits,
             log_lines: 0,
             log_dropped: 0,
+            kv_ops: 0,
+            kv_refused: 0,
+        }
+    }
+
+    /// Key-value operations refused so far (the tenant's quota, or this event's cap).
+    pub fn kv_refused(&self) -> u32 {
+        self.kv_refused
+    }
+
+    /// Counts one key-value operation; refused past the event's cap.
+    fn kv_op(&mut self) -> Result<(), kv::KvError> {
+        if self.kv_ops >= self.limits.kv_ops {
+            self.kv_refused = self.kv_refused.saturating_add(1);
+            return Err(kv::KvError::QuotaExceeded(format!(
+                "this event used its {} key-value operations",
+                self.limits.kv_ops
+            )));
+        }
+        self.kv_ops += 1;
+        Ok(())
+    }
+
+    /// The guest's view of a store error, counting a quota refusal.
+    fn kv_error(&mut self, err: StoreError) -> kv::KvError {
+        match err {
+            StoreError::TooLarge { .. } => kv::KvError::TooLarge(err.to_string()),
+            StoreError::QuotaExceeded { .. } => {
+                self.kv_refused = self.kv_refused.saturating_add(1);
+                kv::KvError::QuotaExceeded(err.to_string())
+            }
+            StoreError::Open { .. } | StoreError::Unavailable(_) => {
+                kv::KvError::Unavailable(err.to_string())
+            }
         }
     }
 
@@ -153,19 +189,12 @@ impl config::Host for HostState {
     }
 }
 
-fn kv_error(err: StoreError) -> kv::KvError {
-    match err {
-        StoreError::TooLarge { .. } => kv::KvError::TooLarge(err.to_string()),
-        StoreError::Open { .. } | StoreError::Unavailable(_) => {
-            kv::KvError::Unavailable(err.to_string())
-        }
-    }
-}
-
 // The store decides what may block (see `crate::store`): every call is awaited here.
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv::KvError> {
-        self.kv.get(&self.tenant, &key).await.map_err(kv_error)
+        self.kv_op()?;
+        let got = self.kv.get(&self.tenant, &key).await;
+        got.map_err(|e| self.kv_error(e))
     }
 
     async fn set(
@@ -174,19 +203,19 @@ impl kv::Host for HostState {
         value: Vec<u8>,
         ttl_ms: Option<u64>,
     ) -> Result<(), kv::KvError> {
-        self.kv
-            .set(
-                &self.tenant,
-                &key,
-                &value,
-                ttl_ms.map(Duration::from_millis),
-            )
-            .await
-            .map_err(kv_error)
+        self.kv_op()?;
+        let ttl = ttl_ms.map(Duration::from_millis);
+        let set = self
+            .kv
+            .set(&self.tenant, &key, &value, ttl, self.limits.kv_quota)
+            .await;
+        set.map_err(|e| self.kv_error(e))
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
-        self.kv.delete(&self.tenant, &key).await.map_err(kv_error)
+        self.kv_op()?;
+        let deleted = self.kv.delete(&self.tenant, &key).await;
+        deleted.map_err(|e| self.kv_error(e))
     }
 
     async fn compare_and_swap(
@@ -196,16 +225,19 @@ impl kv::Host for HostState {
         new: Option<Vec<u8>>,
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::KvError> {
-        self.kv
+        self.kv_op()?;
+        let swapped = self
+            .kv
             .compare_and_swap(
                 &self.tenant,
                 &key,
                 expected.as_deref(),
                 new.as_deref(),
                 ttl_ms.map(Duration::from_millis),
+                self.limits.kv_quota,
             )
-            .await
-            .map_err(kv_error)
+            .await;
+        swapped.map_err(|e| self.kv_error(e))
     }
 }
 

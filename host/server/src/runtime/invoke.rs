@@ -36,6 +36,7 @@ impl Runtime {
         Ok(EventAnswer {
             callflow,
             fuel_used: run.fuel_used,
+            kv_refused: run.kv_refused,
             elapsed: run.elapsed,
             stages: run.stages,
         })
@@ -54,6 +55,7 @@ impl Runtime {
         Ok(ApiAnswer {
             response,
             fuel_used: run.fuel_used,
+            kv_refused: run.kv_refused,
             elapsed: run.elapsed,
             stages: run.stages,
         })
@@ -111,6 +113,7 @@ impl Runtime {
                 "plugin log lines over the per-event budget were dropped"
             );
         }
+        let kv_refused = state.host.kv_refused();
         drop(store);
         let end = Instant::now();
 
@@ -119,6 +122,7 @@ impl Runtime {
             output,
             Run {
                 fuel_used,
+                kv_refused,
                 elapsed: end - start,
                 stages: Stages {
                     store_new: t_store - start,
@@ -161,6 +165,7 @@ impl Runtime {
 /// What one invocation cost.
 struct Run {
     fuel_used: u64,
+    kv_refused: u32,
     elapsed: Duration,
     stages: Stages,
 }

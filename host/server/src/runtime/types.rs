@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::KvStore;
+use crate::store::{KvStore, Quota};
 
 /// How the runtime is set up; fixed for its lifetime.
 #[derive(Debug, Clone)]
@@ -80,6 +80,11 @@ pub struct Limits {
     pub output_bytes: usize,
     /// Log lines kept; further lines are dropped.
     pub log_lines: u32,
+    /// Key-value operations (get, set, delete, compare-and-swap) per event; further
+    /// ones fail with `kv-error::quota-exceeded`.
+    pub kv_ops: u32,
+    /// What the tenant may keep in its key-value store, over all its events.
+    pub kv_quota: Quota,
 }
 
 impl Default for Limits {
@@ -90,6 +95,11 @@ impl Default for Limits {
             memory_bytes: 16 << 20,
             output_bytes: 64 << 10,
             log_lines: 100,
+            kv_ops: 1000,
+            kv_quota: Quota {
+                keys: 100_000,
+                bytes: 64 << 20,
+            },
         }
     }
 }
@@ -124,6 +134,8 @@ pub struct EventAnswer {
     pub callflow: Option<callflow_wire::Callflow>,
     /// Fuel the event used.
     pub fuel_used: u64,
+    /// Key-value operations refused for the tenant's quota or the per-event cap.
+    pub kv_refused: u32,
     /// Wall-clock time from store creation to the store's drop.
     pub elapsed: Duration,
     /// Where that time went.
@@ -165,6 +177,8 @@ pub struct ApiAnswer {
     pub response: ApiResponse,
     /// Fuel the request used.
     pub fuel_used: u64,
+    /// Key-value operations refused for the tenant's quota or the per-event cap.
+    pub kv_refused: u32,
     /// Wall-clock time from store creation to the store's drop.
     pub elapsed: Duration,
     /// Where that time went.

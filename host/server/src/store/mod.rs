@@ -33,24 +33,101 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// Largest value a plugin may store, in bytes.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
+/// How much one tenant may keep in the store: keys, and bytes of keys plus values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quota {
+    /// Keys stored.
+    pub keys: u64,
+    /// Bytes of keys plus values (as the plugin wrote them).
+    pub bytes: u64,
+}
+
+impl Quota {
+    /// No bound (the host's own writes, and tests of other things).
+    pub const UNLIMITED: Quota = Quota {
+        keys: u64::MAX,
+        bytes: u64::MAX,
+    };
+
+    /// Whether a write that takes a tenant from `before` to `after` is allowed: one that
+    /// grows a dimension may not take it past the quota; one that does not grow it is
+    /// always allowed (a tenant over a lowered quota can still delete and shrink).
+    pub(crate) fn admits(&self, before: Usage, after: Usage) -> Result<(), StoreError> {
+        if after.keys > before.keys && after.keys > self.keys {
+            return Err(StoreError::QuotaExceeded {
+                what: "keys",
+                used: before.keys,
+                limit: self.keys,
+            });
+        }
+        if after.bytes > before.bytes && after.bytes > self.bytes {
+            return Err(StoreError::QuotaExceeded {
+                what: "bytes",
+                used: before.bytes,
+                limit: self.bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What one tenant keeps in the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Keys stored.
+    pub keys: u64,
+    /// Bytes of keys plus values.
+    pub bytes: u64,
+}
+
+impl Usage {
+    /// The usage with one entry of `size` bytes (key plus value) more (`sign` 1) or
+    /// fewer (`sign` -1).
+    pub(crate) fn with(self, size: u64, sign: i8) -> Usage {
+        match sign {
+            1 => Usage {
+                keys: self.keys.saturating_add(1),
+                bytes: self.bytes.saturating_add(size),
+            },
+            _ => Usage {
+                keys: self.keys.saturating_sub(1),
+                bytes: self.bytes.saturating_sub(size),
+            },
+        }
+    }
+}
+
+/// Bytes an entry counts for: its key and its value.
+pub(crate) fn entry_size(key: &str, value: &[u8]) -> u64 {
+    u64::try_from(key.len() + value.len()).unwrap_or(u64::MAX)
+}
+
 /// A key-value store with per-key expiry, scoped by tenant. Async, so that each backend
 /// decides what may block: redb's reads return at once and its commits go to the blocking
 /// pool; Redis waits on the network without holding a worker.
 ///
 /// Implementations must keep tenants apart: nothing written for one tenant may be read,
 /// overwritten or deleted through another tenant's id.
+///
+/// They also account for what each tenant keeps ([`usage`](KvStore::usage)) and refuse,
+/// atomically with the write, one that would take the tenant past its [`Quota`]
+/// ([`StoreError::QuotaExceeded`], nothing changed). An expired entry may count until
+/// the backend reclaims it, but a backend reclaims a tenant's expired entries before it
+/// refuses that tenant a write.
 #[async_trait::async_trait]
 pub trait KvStore: Send + Sync + 'static {
     /// The value of `key`, or `None` when it is absent or expired.
     async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Stores `value` under `key`; with `ttl` it expires that long from now.
+    /// Stores `value` under `key`; with `ttl` it expires that long from now. Refused when
+    /// it would take the tenant past `quota`.
     async fn set(
         &self,
         tenant: &str,
         key: &str,
         value: &[u8],
         ttl: Option<Duration>,
+        quota: Quota,
     ) -> Result<(), StoreError>;
 
     /// Removes `key`; true when it existed (and had not expired).
@@ -60,7 +137,8 @@ pub trait KvStore: Send + Sync + 'static {
     /// `expected`.
     ///
     /// `expected: None` means the key is absent or expired; `new: None` deletes it.
-    /// Returns whether the swap happened.
+    /// Returns whether the swap happened; a swap that would take the tenant past `quota`
+    /// is refused (an error, not `false`: the comparison held).
     async fn compare_and_swap(
         &self,
         tenant: &str,
@@ -68,7 +146,11 @@ pub trait KvStore: Send + Sync + 'static {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
         ttl: Option<Duration>,
+        quota: Quota,
     ) -> Result<bool, StoreError>;
+
+    /// What `tenant` keeps in the store.
+    async fn usage(&self, tenant: &str) -> Result<Usage, StoreError>;
 }
 
 impl std::fmt::Debug for dyn KvStore {
@@ -89,6 +171,16 @@ pub enum StoreError {
         len: usize,
         /// The limit.
         max: usize,
+    },
+    /// The write would take the tenant past its quota; nothing was changed.
+    #[error("the tenant's store quota of {limit} {what} is reached ({used} in use)")]
+    QuotaExceeded {
+        /// `keys` or `bytes`.
+        what: &'static str,
+        /// What the tenant had before the write.
+        used: u64,
+        /// The quota.
+        limit: u64,
     },
     /// The database file could not be opened or created.
     #[error("cannot open the store at {path}: {message}")]

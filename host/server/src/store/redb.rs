@@ -1,17 +1,28 @@
 //! The embedded store: one redb file. The table is keyed by the pair `(tenant, key)`,
 //! which redb encodes with the tenant's length first, so no choice of strings makes one
 //! tenant's key spell another's.
+//!
+//! A second table keeps each tenant's usage (keys, bytes, and the earliest expiry among
+//! its entries), updated in the same transaction as every write: a quota is checked
+//! against it without scanning, and a tenant's expired entries are reclaimed (one range
+//! scan) only when a write would be refused and one of them has expired.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
-use super::{KvStore, StoreError, check, expiry, live, now_ms, unavailable};
+use super::{
+    KvStore, Quota, StoreError, Usage, check, entry_size, expiry, live, now_ms, unavailable,
+};
 
 /// `(tenant, key)` → `(expiry in unix milliseconds, 0 = never; value)`.
 const ENTRIES: TableDefinition<(&str, &str), (u64, &[u8])> = TableDefinition::new("kv");
+
+/// `tenant` → `(keys, bytes, earliest expiry among its entries or 0)`.
+const USAGE: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("kv_usage");
 
 /// The embedded store: one redb file, ACID, every write durable when it returns.
 #[derive(Clone)]
@@ -25,6 +36,15 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
+/// A tenant's row of the usage table.
+#[derive(Debug, Clone, Copy, Default)]
+struct Row {
+    usage: Usage,
+    /// The earliest expiry among its entries (0: none expires); a lower bound, made
+    /// exact again whenever its entries are scanned.
+    earliest: u64,
+}
+
 impl RedbStore {
     /// Opens the database at `path`, creating it if it does not exist.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -33,28 +53,30 @@ impl RedbStore {
             message: err.to_string(),
         };
         let db = Database::create(path).map_err(|e| open_err(&e))?;
-        // Create the table up front so readers never meet a missing table.
+        // Create the tables up front so readers never meet a missing table; a file from
+        // before usage was kept gets its usage counted once.
         let txn = db.begin_write().map_err(|e| open_err(&e))?;
-        txn.open_table(ENTRIES).map_err(|e| open_err(&e))?;
+        let uncounted = {
+            let entries = txn.open_table(ENTRIES).map_err(|e| open_err(&e))?;
+            let usage = txn.open_table(USAGE).map_err(|e| open_err(&e))?;
+            usage.is_empty().map_err(|e| open_err(&e))?
+                && !entries.is_empty().map_err(|e| open_err(&e))?
+        };
+        if uncounted {
+            recount(&txn, now_ms()).map_err(|e| open_err(&e))?;
+        }
         txn.commit().map_err(|e| open_err(&e))?;
         Ok(Self { db: Arc::new(db) })
     }
 
     /// Removes every expired entry; returns how many were removed.
     ///
-    /// Reads already treat expired entries as absent and writes replace them, so this
-    /// only reclaims space; run it now and then (say, hourly).
+    /// Reads already treat expired entries as absent, writes replace them, and a write
+    /// that would be refused reclaims its tenant's first, so this only returns space
+    /// early; run it now and then (say, hourly).
     pub fn purge_expired(&self) -> Result<u64, StoreError> {
-        let now = now_ms();
         let txn = self.db.begin_write().map_err(unavailable)?;
-        let removed = {
-            let mut table = txn.open_table(ENTRIES).map_err(unavailable)?;
-            let before = table.len().map_err(unavailable)?;
-            table
-                .retain(|_, (expires_at, _)| live(expires_at, now))
-                .map_err(unavailable)?;
-            before - table.len().map_err(unavailable)?
-        };
+        let removed = recount(&txn, now_ms())?;
         txn.commit().map_err(unavailable)?;
         Ok(removed)
     }
@@ -70,6 +92,149 @@ impl RedbStore {
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
+}
+
+/// Removes every expired entry and counts every tenant's usage again; returns how many
+/// entries were removed.
+fn recount(txn: &WriteTransaction, now: u64) -> Result<u64, StoreError> {
+    let mut entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+    let mut usage = txn.open_table(USAGE).map_err(unavailable)?;
+    let mut rows: HashMap<String, Row> = HashMap::new();
+    let mut expired = Vec::new();
+    for entry in entries.iter().map_err(unavailable)? {
+        let (k, v) = entry.map_err(unavailable)?;
+        let (tenant, key) = k.value();
+        let (expires_at, value) = v.value();
+        if live(expires_at, now) {
+            let row = rows.entry(tenant.to_owned()).or_default();
+            row.usage = row.usage.with(entry_size(key, value), 1);
+            if expires_at != 0 && (row.earliest == 0 || expires_at < row.earliest) {
+                row.earliest = expires_at;
+            }
+        } else {
+            expired.push((tenant.to_owned(), key.to_owned()));
+        }
+    }
+    for (tenant, key) in &expired {
+        entries
+            .remove((tenant.as_str(), key.as_str()))
+            .map_err(unavailable)?;
+    }
+    usage.retain(|_, _| false).map_err(unavailable)?;
+    for (tenant, row) in rows {
+        usage
+            .insert(
+                tenant.as_str(),
+                (row.usage.keys, row.usage.bytes, row.earliest),
+            )
+            .map_err(unavailable)?;
+    }
+    Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
+}
+
+/// Reads a tenant's usage row.
+fn row(txn: &WriteTransaction, tenant: &str) -> Result<Row, StoreError> {
+    let usage = txn.open_table(USAGE).map_err(unavailable)?;
+    Ok(usage
+        .get(tenant)
+        .map_err(unavailable)?
+        .map(|r| {
+            let (keys, bytes, earliest) = r.value();
+            Row {
+                usage: Usage { keys, bytes },
+                earliest,
+            }
+        })
+        .unwrap_or_default())
+}
+
+/// Removes a tenant's expired entries and makes its row exact; returns the row.
+fn reclaim(txn: &WriteTransaction, tenant: &str, now: u64) -> Result<Row, StoreError> {
+    let mut entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+    let mut row = Row::default();
+    let mut expired = Vec::new();
+    for entry in entries.range((tenant, "")..).map_err(unavailable)? {
+        let (k, v) = entry.map_err(unavailable)?;
+        let (owner, key) = k.value();
+        if owner != tenant {
+            break;
+        }
+        let (expires_at, value) = v.value();
+        if live(expires_at, now) {
+            row.usage = row.usage.with(entry_size(key, value), 1);
+            if expires_at != 0 && (row.earliest == 0 || expires_at < row.earliest) {
+                row.earliest = expires_at;
+            }
+        } else {
+            expired.push(key.to_owned());
+        }
+    }
+    for key in &expired {
+        entries
+            .remove((tenant, key.as_str()))
+            .map_err(unavailable)?;
+    }
+    Ok(row)
+}
+
+/// Within `txn`: replaces (or with `new: None` removes) the entry `(tenant, key)` and
+/// keeps the tenant's usage, refusing a write that would take it past `quota`.
+fn put(
+    txn: &WriteTransaction,
+    tenant: &str,
+    key: &str,
+    new: Option<(u64, &[u8])>,
+    quota: Quota,
+    now: u64,
+) -> Result<(), StoreError> {
+    let old_size = |txn: &WriteTransaction| -> Result<Option<u64>, StoreError> {
+        let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+        let old = entries.get((tenant, key)).map_err(unavailable)?;
+        Ok(old.map(|e| entry_size(key, e.value().1)))
+    };
+    let after = |row: Row, old: Option<u64>| {
+        let without = old.map_or(row.usage, |size| row.usage.with(size, -1));
+        new.map_or(without, |(_, v)| without.with(entry_size(key, v), 1))
+    };
+    let mut row = row(txn, tenant)?;
+    let mut old = old_size(txn)?;
+    if let Err(refused) = quota.admits(row.usage, after(row, old)) {
+        // Expired entries may still count: reclaim them (only when one has expired)
+        // before refusing.
+        if row.earliest == 0 || row.earliest > now {
+            return Err(refused);
+        }
+        row = reclaim(txn, tenant, now)?;
+        old = old_size(txn)?;
+        quota.admits(row.usage, after(row, old))?;
+    }
+    let usage = after(row, old);
+    let mut earliest = row.earliest;
+    {
+        let mut entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+        match new {
+            Some((expires_at, value)) => {
+                entries
+                    .insert((tenant, key), (expires_at, value))
+                    .map_err(unavailable)?;
+                if expires_at != 0 && (earliest == 0 || expires_at < earliest) {
+                    earliest = expires_at;
+                }
+            }
+            None => {
+                entries.remove((tenant, key)).map_err(unavailable)?;
+            }
+        }
+    }
+    let mut table = txn.open_table(USAGE).map_err(unavailable)?;
+    if usage.keys == 0 {
+        table.remove(tenant).map_err(unavailable)?;
+    } else {
+        table
+            .insert(tenant, (usage.keys, usage.bytes, earliest))
+            .map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 /// The blocking forms of [`KvStore`]'s methods: each returns when its transaction has
@@ -92,26 +257,29 @@ impl RedbStore {
         key: &str,
         value: &[u8],
         ttl: Option<Duration>,
+        quota: Quota,
     ) -> Result<(), StoreError> {
         check(key, Some(value))?;
+        let now = now_ms();
         let txn = self.db.begin_write().map_err(unavailable)?;
-        {
-            let mut table = txn.open_table(ENTRIES).map_err(unavailable)?;
-            table
-                .insert((tenant, key), (expiry(ttl, now_ms()), value))
-                .map_err(unavailable)?;
-        }
+        let entry = (ttl != Some(Duration::ZERO)).then(|| (expiry(ttl, now), value));
+        put(&txn, tenant, key, entry, quota, now)?;
         txn.commit().map_err(unavailable)
     }
 
     pub fn delete(&self, tenant: &str, key: &str) -> Result<bool, StoreError> {
         check(key, None)?;
+        let now = now_ms();
         let txn = self.db.begin_write().map_err(unavailable)?;
         let existed = {
-            let mut table = txn.open_table(ENTRIES).map_err(unavailable)?;
-            let removed = table.remove((tenant, key)).map_err(unavailable)?;
-            removed.is_some_and(|old| live(old.value().0, now_ms()))
+            let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+            let old = entries.get((tenant, key)).map_err(unavailable)?;
+            match old {
+                None => return Ok(false),
+                Some(old) => live(old.value().0, now),
+            }
         };
+        put(&txn, tenant, key, None, Quota::UNLIMITED, now)?;
         txn.commit().map_err(unavailable)?;
         Ok(existed)
     }
@@ -123,40 +291,46 @@ impl RedbStore {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
         ttl: Option<Duration>,
+        quota: Quota,
     ) -> Result<bool, StoreError> {
         check(key, new)?;
         let now = now_ms();
         // One write transaction: redb runs write transactions one at a time, so nothing
         // can change the entry between the comparison and the swap.
         let txn = self.db.begin_write().map_err(unavailable)?;
-        {
-            let mut table = txn.open_table(ENTRIES).map_err(unavailable)?;
-            let matches = {
-                let current = table.get((tenant, key)).map_err(unavailable)?;
-                let current = current
-                    .as_ref()
-                    .map(|e| e.value())
-                    .filter(|(expires_at, _)| live(*expires_at, now))
-                    .map(|(_, value)| value);
-                current == expected
-            };
-            if !matches {
-                // Nothing changed: dropping the transaction aborts it without a disk write.
-                return Ok(false);
-            }
-            match new {
-                Some(value) => {
-                    table
-                        .insert((tenant, key), (expiry(ttl, now), value))
-                        .map_err(unavailable)?;
-                }
-                None => {
-                    table.remove((tenant, key)).map_err(unavailable)?;
-                }
-            }
+        let matches = {
+            let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+            let current = entries.get((tenant, key)).map_err(unavailable)?;
+            let current = current
+                .as_ref()
+                .map(|e| e.value())
+                .filter(|(expires_at, _)| live(*expires_at, now))
+                .map(|(_, value)| value);
+            current == expected
+        };
+        if !matches {
+            // Nothing changed: dropping the transaction aborts it without a disk write.
+            return Ok(false);
         }
+        let entry = new
+            .filter(|_| ttl != Some(Duration::ZERO))
+            .map(|value| (expiry(ttl, now), value));
+        put(&txn, tenant, key, entry, quota, now)?;
         txn.commit().map_err(unavailable)?;
         Ok(true)
+    }
+
+    pub fn usage(&self, tenant: &str) -> Result<Usage, StoreError> {
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let usage = txn.open_table(USAGE).map_err(unavailable)?;
+        Ok(usage
+            .get(tenant)
+            .map_err(unavailable)?
+            .map(|r| {
+                let (keys, bytes, _) = r.value();
+                Usage { keys, bytes }
+            })
+            .unwrap_or_default())
     }
 }
 
@@ -192,10 +366,11 @@ impl KvStore for RedbStore {
         key: &str,
         value: &[u8],
         ttl: Option<Duration>,
+        quota: Quota,
     ) -> Result<(), StoreError> {
         check(key, Some(value))?;
         let (tenant, key, value) = (tenant.to_owned(), key.to_owned(), value.to_vec());
-        self.offload(move |s| s.set(&tenant, &key, &value, ttl))
+        self.offload(move |s| s.set(&tenant, &key, &value, ttl, quota))
             .await
     }
 
@@ -212,14 +387,26 @@ impl KvStore for RedbStore {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
         ttl: Option<Duration>,
+        quota: Quota,
     ) -> Result<bool, StoreError> {
         check(key, new)?;
         let (tenant, key) = (tenant.to_owned(), key.to_owned());
         let (expected, new) = (expected.map(<[u8]>::to_vec), new.map(<[u8]>::to_vec));
         self.offload(move |s| {
-            s.compare_and_swap(&tenant, &key, expected.as_deref(), new.as_deref(), ttl)
+            s.compare_and_swap(
+                &tenant,
+                &key,
+                expected.as_deref(),
+                new.as_deref(),
+                ttl,
+                quota,
+            )
         })
         .await
+    }
+
+    async fn usage(&self, tenant: &str) -> Result<Usage, StoreError> {
+        RedbStore::usage(self, tenant)
     }
 }
 
@@ -240,11 +427,24 @@ mod tests {
     #[test]
     fn expired_values_read_as_absent_and_are_purged() {
         let (_dir, s) = store();
-        s.set("t", "short", b"v", Some(Duration::from_millis(30)))
+        s.set(
+            "t",
+            "short",
+            b"v",
+            Some(Duration::from_millis(30)),
+            Quota::UNLIMITED,
+        )
+        .expect("set");
+        s.set(
+            "t",
+            "long",
+            b"v",
+            Some(Duration::from_secs(3600)),
+            Quota::UNLIMITED,
+        )
+        .expect("set");
+        s.set("t", "forever", b"v", None, Quota::UNLIMITED)
             .expect("set");
-        s.set("t", "long", b"v", Some(Duration::from_secs(3600)))
-            .expect("set");
-        s.set("t", "forever", b"v", None).expect("set");
         assert_eq!(s.get("t", "short").expect("get"), Some(b"v".to_vec()));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(s.get("t", "short").expect("get"), None);
@@ -277,6 +477,7 @@ mod tests {
                                 current.as_deref(),
                                 Some(next.as_bytes()),
                                 None,
+                                Quota::UNLIMITED,
                             )
                             .expect("cas")
                             {
@@ -300,8 +501,9 @@ mod tests {
         let path = dir.0.join("kv.redb");
         {
             let s = RedbStore::open(&path).expect("open");
-            s.set("acme", "greeting", b"hello", None).expect("set");
-            s.set("acme", "gone", b"x", Some(Duration::ZERO))
+            s.set("acme", "greeting", b"hello", None, Quota::UNLIMITED)
+                .expect("set");
+            s.set("acme", "gone", b"x", Some(Duration::ZERO), Quota::UNLIMITED)
                 .expect("set");
         }
         let s = RedbStore::open(&path).expect("reopen");
@@ -310,6 +512,44 @@ mod tests {
             Some(b"hello".to_vec())
         );
         assert_eq!(s.get("acme", "gone").expect("get"), None);
+    }
+
+    #[test]
+    fn a_file_from_before_usage_was_kept_is_counted_once_on_opening() {
+        let dir = TempDir::new("kv-uncounted");
+        let path = dir.0.join("kv.redb");
+        {
+            // As an older host left it: entries, no usage table.
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("txn");
+            {
+                let mut t = txn.open_table(ENTRIES).expect("table");
+                t.insert(("acme", "a"), (0, b"12345".as_slice()))
+                    .expect("insert");
+                t.insert(("acme", "b"), (0, b"1".as_slice()))
+                    .expect("insert");
+                t.insert(("acme", "gone"), (1, b"x".as_slice()))
+                    .expect("insert");
+                t.insert(("globex", "a"), (0, b"".as_slice()))
+                    .expect("insert");
+            }
+            txn.commit().expect("commit");
+        }
+        let s = RedbStore::open(&path).expect("open");
+        assert_eq!(s.usage("acme").expect("usage"), Usage { keys: 2, bytes: 8 });
+        assert_eq!(
+            s.usage("globex").expect("usage"),
+            Usage { keys: 1, bytes: 1 }
+        );
+        assert_eq!(s.len().expect("len"), 3, "the expired entry was reclaimed");
+        s.set("acme", "c", b"1", None, Quota::UNLIMITED)
+            .expect("set");
+        drop(s);
+        let s = RedbStore::open(&path).expect("reopen");
+        assert_eq!(
+            s.usage("acme").expect("usage"),
+            Usage { keys: 3, bytes: 10 }
+        );
     }
 
     #[test]

@@ -93,6 +93,9 @@ impl Admission {
         event: &Event,
     ) -> Result<EventAnswer, PluginFailure> {
         let answer = self.runtime.invoke(plugin, self.ctx.clone(), event).await;
+        if let Ok(a) = &answer {
+            self.tenant.state.stats.kv_refused_add(a.kv_refused);
+        }
         self.charge(answer.as_ref().map(|a| (a.fuel_used, a.elapsed)));
         answer
     }
@@ -107,6 +110,9 @@ impl Admission {
             .runtime
             .invoke_api(plugin, self.ctx.clone(), request)
             .await;
+        if let Ok(a) = &answer {
+            self.tenant.state.stats.kv_refused_add(a.kv_refused);
+        }
         self.charge(answer.as_ref().map(|a| (a.fuel_used, a.elapsed)));
         answer
     }

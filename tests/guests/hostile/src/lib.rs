@@ -15,6 +15,7 @@
 //! | `huge` | answers a callflow over 64 KiB | output too large |
 //! | `error` | returns a plugin error | plugin error |
 //! | `kv` | increments the tenant's `count` key and says it | (a callflow) |
+//! | `fill` | stores 1 KiB values under keys not yet there until the store refuses, then says how many and why | (a callflow) |
 //! | `chatty` | logs and prints far beyond the host's caps, then acts as `echo` | (a callflow) |
 //! | `fresh` | counts its own calls in a static and says the count | `count 1`, always |
 //! | `echo` | says the event kind and digits, then hangs up | (a callflow) |
@@ -114,6 +115,7 @@ impl bindings::exports::callflow::plugin::handler::Guest for Hostile {
                 "hostile plugin failing on purpose".into(),
             )),
             "kv" => count(),
+            "fill" => fill(),
             "chatty" => {
                 for i in 0..1000 {
                     log::log(
@@ -259,6 +261,39 @@ fn count() -> Result<Option<Callflow>, PluginError> {
             return flow(vec![say(format!("count {n}")), Action::Hangup]);
         }
     }
+}
+
+/// Writes new keys until a write fails; says how many it stored and the error's kind.
+fn fill() -> Result<Option<Callflow>, PluginError> {
+    let value = vec![b'x'; 1024];
+    let start = kv::get("filled")
+        .ok()
+        .flatten()
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut n = start;
+    let mut stored = 0;
+    let refused = loop {
+        // Only new keys: one already there (kept from an earlier event) is skipped.
+        match kv::compare_and_swap(&format!("fill-{n}"), None, Some(&value), None) {
+            Ok(true) => stored += 1,
+            Ok(false) => {}
+            Err(e) => break e,
+        }
+        n += 1;
+    };
+    // Best effort: at the quota this write is refused too.
+    let _ = kv::set("filled", n.to_string().as_bytes(), None);
+    let why = match refused {
+        kv::KvError::QuotaExceeded(why) => format!("quota exceeded: {why}"),
+        kv::KvError::TooLarge(why) => format!("too large: {why}"),
+        kv::KvError::Unavailable(why) => format!("unavailable: {why}"),
+    };
+    flow(vec![
+        say(format!("stored {stored} then {why}")),
+        Action::Hangup,
+    ])
 }
 
 fn echo(event: &Event) -> Result<Option<Callflow>, PluginError> {
