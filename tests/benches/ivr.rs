@@ -88,6 +88,7 @@ fn main() {
                 config: Arc::clone(&config),
                 kv: Arc::clone(&kv),
                 limits: Limits::default(),
+                logs: Default::default(),
             };
             let start = Instant::now();
             let outcome = runtime.invoke(&plugin, ctx, &event).await.expect("invoke");
@@ -149,6 +150,7 @@ fn main() {
                     config: Arc::clone(&config),
                     kv: Arc::clone(&kv),
                     limits: Limits::default(),
+                    logs: Default::default(),
                 };
                 let start = Instant::now();
                 let event = callflow_wire::parse_webhook(BODY.as_bytes()).expect("event");

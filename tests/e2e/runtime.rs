@@ -64,6 +64,7 @@ fn ctx(tenant: &str, mode: &str, limits: Limits) -> InvokeContext {
         config: Arc::new(HashMap::from([("mode".to_owned(), mode.to_owned())])),
         kv: Arc::clone(&shared().kv),
         limits,
+        logs: Default::default(),
     }
 }
 
@@ -332,6 +333,7 @@ async fn the_ivr_component_answers_a_new_call_with_the_main_menu() {
         config: Arc::new(config.clone()),
         kv: Arc::clone(&s.kv),
         limits: Limits::default(),
+        logs: Default::default(),
     };
     let outcome = s
         .runtime
@@ -495,6 +497,7 @@ fn fresh_instance_cost() {
             config: Arc::new(HashMap::from([("mode".to_owned(), "echo".to_owned())])),
             kv: Arc::clone(&kv),
             limits: Limits::default(),
+            logs: Default::default(),
         };
         let event = call_action(Some("1"));
         let mut samples: [Vec<Duration>; 5] = Default::default();

@@ -74,6 +74,8 @@ pub struct RawLimits {
     pub output_kib: Option<u64>,
     /// Log lines per event.
     pub log_lines: Option<u32>,
+    /// Log lines per second over all the tenant's events.
+    pub log_lines_per_second: Option<u32>,
     /// Events of this tenant running at once.
     pub max_concurrency: Option<u32>,
     /// Fuel this tenant may burn per second, over all its events (about 10 billion is
@@ -449,6 +451,7 @@ impl Default for HostConfig {
                 memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
                 output_bytes: callflow_wire::rules::MAX_BODY_BYTES,
                 log_lines: 1000,
+                log_lines_per_second: 10_000,
                 kv_ops: 100_000,
                 kv_quota: Quota {
                     keys: 10_000_000,
@@ -558,6 +561,13 @@ fn apply(
                 "log_lines",
                 raw.log_lines.map_or(u64::from(s.log_lines), u64::from),
                 m.map(|m| u64::from(m.log_lines)),
+            )?)
+            .unwrap_or(u32::MAX),
+            log_lines_per_second: u32::try_from(check(
+                "log_lines_per_second",
+                raw.log_lines_per_second
+                    .map_or(u64::from(s.log_lines_per_second), u64::from),
+                m.map(|m| u64::from(m.log_lines_per_second)),
             )?)
             .unwrap_or(u32::MAX),
             kv_ops: u32::try_from(check(

@@ -61,6 +61,7 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod tenant;
+pub mod throttle;
 pub mod webhook;
 
 pub use config::ServerConfig;

@@ -210,6 +210,9 @@ impl Server {
             None
         };
         let purge = self.redb.map(|store| tokio::spawn(purge_expired(store)));
+        let summaries = Some(tokio::spawn(sum_up_suppressed_logs(Arc::clone(
+            &self.state.registry,
+        ))));
         let health = self.state.registry.cluster().map(|c| c.watch_health());
         let follow =
             self.state.registry.cluster().map(|c| {
@@ -247,11 +250,42 @@ impl Server {
         })
         .await
         .map_err(ServerError::Serve);
-        for task in [purge, health, follow].into_iter().flatten() {
+        for task in [purge, summaries, health, follow].into_iter().flatten() {
             task.abort();
         }
         info!("stopped: in-flight requests completed");
         served
+    }
+}
+
+/// Every second, one line for each budget of log lines that suppressed some in a second
+/// that ended (refusals by code, each tenant's plugin lines and failures), so that a
+/// flood that stopped is still summed up.
+async fn sum_up_suppressed_logs(registry: Arc<Registry>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        crate::http::flush_refusal_logs();
+        for tenant in registry.all() {
+            let plugin = tenant.state.plugin_logs.flush();
+            if plugin > 0 {
+                tracing::warn!(
+                    target: crate::runtime::LOG_TARGET,
+                    tenant = &*tenant.id,
+                    suppressed = plugin,
+                    "plugin log lines over the tenant's rate were not logged"
+                );
+            }
+            let failures = tenant.state.failure_logs.flush();
+            if failures > 0 {
+                tracing::warn!(
+                    tenant = &*tenant.id,
+                    suppressed = failures,
+                    "more failures of this tenant were not logged"
+                );
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use callflow_wire::{Event, EventKind, ParseError, parse_webhook};
-use tracing::{Span, debug, warn};
+use tracing::{Instrument as _, Span, debug, warn};
 
 use crate::callflow::{EventFailure, answer};
 use crate::cluster::{Claim, Cluster};
@@ -24,7 +24,9 @@ use crate::metrics::Outcome;
 use crate::runtime::LoadedPlugin;
 use crate::store::KvStore;
 use crate::tenant::pins::PIN_TTL;
+use crate::tenant::state::FAILURE_LOGS_PER_SECOND;
 use crate::tenant::{Registry, Tenant};
+use crate::throttle::Verdict;
 
 /// The answer to a non-call-action webhook: 8x8 only needs the 200.
 pub const ACK_BODY: &[u8] = b"{}";
@@ -105,6 +107,21 @@ pub async fn handle(
     Ok(body)
 }
 
+/// Whether a line about one of `tenant`'s failures may be logged now (at most
+/// [`FAILURE_LOGS_PER_SECOND`]; every failure is counted); logs the summary of those
+/// suppressed before it.
+pub(crate) fn failure_line(tenant: &Tenant) -> bool {
+    match tenant.state.failure_logs.admit(FAILURE_LOGS_PER_SECOND) {
+        Verdict::Log { suppressed } => {
+            if suppressed > 0 {
+                warn!(suppressed, "more failures of this tenant were not logged");
+            }
+            true
+        }
+        Verdict::Suppress => false,
+    }
+}
+
 /// Runs the plugin once for `event`, decides the answer, logs and counts it.
 async fn run(
     registry: &Registry,
@@ -118,7 +135,8 @@ async fn run(
     let stats = &tenant.state.stats;
     if let Some(failure) = &handled.failure {
         stats.failure(failure.reason());
-        if kind == EventKind::CallAction {
+        if !failure_line(tenant) {
+        } else if kind == EventKind::CallAction {
             warn!(reason = failure.reason(), cause = %failure, "plugin failed; answering with the fallback");
         } else {
             warn!(reason = failure.reason(), cause = %failure, "plugin failed on an event");
@@ -160,7 +178,9 @@ async fn pinned_in_cluster(
         failed => {
             // The mirror is behind (it gets the version within a poll): the call goes on
             // the version this node serves rather than on no version at all.
-            warn!(version = %digest, cause = ?failed.map(|r| r.err()), "the call's pinned version is not here yet; using the active one");
+            if failure_line(tenant) {
+                warn!(version = %digest, cause = ?failed.map(|r| r.err()), "the call's pinned version is not here yet; using the active one");
+            }
             Ok(current)
         }
     }
@@ -182,7 +202,9 @@ async fn run_once_in_cluster(
         let failure = EventFailure::StoreUnavailable(cause);
         let stats = &tenant.state.stats;
         stats.failure(failure.reason());
-        warn!(reason = failure.reason(), cause = %failure, "cluster unreachable; answering without the plugin");
+        if failure_line(tenant) {
+            warn!(reason = failure.reason(), cause = %failure, "cluster unreachable; answering without the plugin");
+        }
         let (body, outcome) = if kind == EventKind::CallAction {
             (tenant.fallback_body.clone(), Outcome::Fallback)
         } else {
@@ -206,17 +228,22 @@ async fn run_once_in_cluster(
         Ok(Claim::Mine(pinned)) => {
             let body = run(registry, kv, tenant, event, pinned).await;
             // Shared without holding up the answer: a duplicate waits for it.
-            let (cluster, tenant_id, key, shared) = (
+            let (cluster, tenant, key, shared) = (
                 Arc::clone(cluster),
-                Arc::clone(&tenant.id),
+                Arc::clone(tenant),
                 key.to_owned(),
                 body.clone(),
             );
-            tokio::spawn(async move {
-                if let Err(e) = cluster.answered(&tenant_id, &key, &shared).await {
-                    warn!(cause = %e, "the answer could not be shared; a repeated delivery to another node may run the plugin again");
+            tokio::spawn(
+                async move {
+                    if let Err(e) = cluster.answered(&tenant.id, &key, &shared).await
+                        && failure_line(&tenant)
+                    {
+                        warn!(cause = %e, "the answer could not be shared; a repeated delivery to another node may run the plugin again");
+                    }
                 }
-            });
+                .instrument(Span::current()),
+            );
             Ok(body)
         }
         Ok(Claim::Running(node)) => Err(unreachable(format!(

@@ -11,6 +11,8 @@ mod support;
 mod cluster;
 /// A host told to stop drains: not ready, in-flight work finished, a clean exit.
 mod drain;
+/// A flood of bad input and chatty plugins leaves a bounded log; metrics count it all.
+mod flood;
 /// A killed host restarts with every number-masking booking, and logs no number.
 mod masking_restart;
 /// A host killed mid-upload serves the old version or the new one.

@@ -116,7 +116,9 @@ async fn serve(
         };
         let answer = admission.request(&plugin, api_request).await.map_err(|failure| {
             stats.failure(failure.reason());
-            warn!(reason = failure.reason(), cause = %failure, "plugin failed on an API request");
+            if crate::webhook::failure_line(&tenant) {
+                warn!(reason = failure.reason(), cause = %failure, "plugin failed on an API request");
+            }
             HttpError::plugin(failure)
         })?;
         let response = respond(answer.response)?;

@@ -8,7 +8,10 @@ use axum::response::{IntoResponse, Response};
 use callflow_wire::ParseError;
 use serde_json::json;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::runtime::{LoadError, PluginFailure};
+use crate::throttle::{Throttle, Verdict};
 use crate::webhook::WebhookError;
 
 /// Why a request was refused.
@@ -127,6 +130,93 @@ fn load_check(err: &LoadError) -> &'static str {
     }
 }
 
+/// Every [`HttpError::code`], the label of `callflow_http_refusals_total`.
+pub const CODES: [&str; 34] = [
+    "not_found",
+    "unknown_tenant",
+    "body_too_large",
+    "unreadable_body",
+    "unsupported_media_type",
+    "malformed_json",
+    "missing_field",
+    "unknown_event_type",
+    "sub_account_not_allowed",
+    "ip_not_allowed",
+    "missing_authorization",
+    "bad_authorization",
+    "missing_api_key",
+    "bad_api_key",
+    "missing_token",
+    "bad_token",
+    "forbidden",
+    "operator_only",
+    "invalid_tenant_id",
+    "invalid_toml",
+    "invalid_config",
+    "unknown_version",
+    "nothing_to_roll_back_to",
+    "plugin_rejected",
+    "storage_error",
+    "concurrency_limit",
+    "fuel_rate_limit",
+    "plugin_unavailable",
+    "plugin_timeout",
+    "plugin_failed",
+    "host_unavailable",
+    "plugin_bad_response",
+    "store_unavailable",
+    "other",
+];
+
+/// Refusal log lines per code per second; the rest are counted and summed up.
+pub const REFUSALS_LOGGED_PER_SECOND: u32 = 5;
+
+/// Per code: refusals so far, and the budget of their log lines.
+struct Refusals {
+    count: AtomicU64,
+    log: Throttle,
+}
+
+static REFUSALS: [Refusals; CODES.len()] = [const {
+    Refusals {
+        count: AtomicU64::new(0),
+        log: Throttle::new(),
+    }
+}; CODES.len()];
+
+/// Counts a refusal with `code` and says whether (and what) to log.
+pub(crate) fn record_refusal(code: &str) -> Verdict {
+    let i = CODES
+        .iter()
+        .position(|c| *c == code)
+        .unwrap_or(CODES.len() - 1);
+    REFUSALS[i].count.fetch_add(1, Ordering::Relaxed);
+    REFUSALS[i].log.admit(REFUSALS_LOGGED_PER_SECOND)
+}
+
+/// Refusals so far, by code (codes never refused are left out).
+pub fn refusals() -> impl Iterator<Item = (&'static str, u64)> {
+    CODES
+        .iter()
+        .zip(&REFUSALS)
+        .map(|(code, r)| (*code, r.count.load(Ordering::Relaxed)))
+        .filter(|(_, n)| *n > 0)
+}
+
+/// Logs one summary line per code whose refusals were suppressed in a second that ended.
+pub fn flush_refusal_logs() {
+    for (code, r) in CODES.iter().zip(&REFUSALS) {
+        let suppressed = r.log.flush();
+        if suppressed > 0 {
+            tracing::info!(
+                code,
+                suppressed,
+                "more requests refused with this code were not logged"
+            );
+        }
+    }
+}
+
 impl HttpError {
     /// A failure to read or write the host's own files.
     pub fn storage(context: &'static str, err: impl std::fmt::Display) -> Self {
@@ -233,7 +323,16 @@ impl IntoResponse for HttpError {
         let status = self.status();
         let code = self.code();
         let message = self.to_string();
-        tracing::info!(status = status.as_u16(), code, message = %message, "request refused");
+        if let Verdict::Log { suppressed } = record_refusal(code) {
+            if suppressed > 0 {
+                tracing::info!(
+                    code,
+                    suppressed,
+                    "more requests refused with this code were not logged"
+                );
+            }
+            tracing::info!(status = status.as_u16(), code, detail = %message, "request refused");
+        }
         let mut response =
             (status, Json(json!({ "code": code, "message": message }))).into_response();
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {

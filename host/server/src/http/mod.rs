@@ -30,7 +30,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 pub use admin::AdminAuth;
-pub use error::HttpError;
+pub use error::{HttpError, flush_refusal_logs};
 
 use crate::store::KvStore;
 use crate::tenant::{Registry, Tenant};

@@ -47,6 +47,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "# HELP callflow_node_info This node's name (--node-id).\n# TYPE callflow_node_info gauge\ncallflow_node_info{{node=\"{}\"}} 1\n",
         state.node
     );
+    text.push_str("# HELP callflow_http_refusals_total Requests refused at the edge, by error code (each one, though only a few a second are logged).\n# TYPE callflow_http_refusals_total counter\n");
+    for (code, n) in super::error::refusals() {
+        text.push_str(&format!(
+            "callflow_http_refusals_total{{code=\"{code}\"}} {n}\n"
+        ));
+    }
     text.push_str(&crate::metrics::render(
         tenants.iter().map(|t| (&*t.id, &t.state.stats)),
     ));

@@ -26,9 +26,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::bindings::callflow::plugin::{config, kv, log, types};
 use super::{InvokeContext, Limits};
 use crate::store::{KvStore, StoreError};
+use crate::throttle::{Throttle, Verdict};
 
 /// Where plugin log lines and output go in `tracing`.
-pub(crate) const LOG_TARGET: &str = "callflow::plugin";
+pub const LOG_TARGET: &str = "callflow::plugin";
 /// A plugin log line longer than this is cut (on a character boundary).
 pub(crate) const MAX_LOG_LINE_BYTES: usize = 1024;
 /// Bytes of stdout plus stderr kept per event; the rest is counted and dropped.
@@ -88,6 +89,7 @@ pub struct HostState {
     config: Arc<HashMap<String, String>>,
     kv: Arc<dyn KvStore>,
     limits: Limits,
+    logs: Arc<Throttle>,
     log_lines: u32,
     log_dropped: u32,
     kv_ops: u32,
@@ -112,6 +114,7 @@ impl HostState {
             config: ctx.config,
             kv: ctx.kv,
             limits: ctx.limits,
+            logs: ctx.logs,
             log_lines: 0,
             log_dropped: 0,
             kv_ops: 0,
@@ -160,6 +163,26 @@ impl HostState {
     pub fn log_lines_dropped(&self) -> u32 {
         self.log_dropped
     }
+
+    /// Whether one more of the tenant's lines may be logged now (its rate over all its
+    /// events); logs the summary of the lines suppressed before it.
+    pub(crate) fn admit_line(&self) -> bool {
+        admit_line(&self.logs, self.limits.log_lines_per_second, &self.tenant)
+    }
+}
+
+/// Whether one more line of `tenant`'s may be logged now, at most `per_second`; logs the
+/// summary of the lines suppressed before it.
+pub(crate) fn admit_line(logs: &Throttle, per_second: u32, tenant: &str) -> bool {
+    match logs.admit(per_second) {
+        Verdict::Log { suppressed } => {
+            if suppressed > 0 {
+                warn!(target: LOG_TARGET, tenant, suppressed, "plugin log lines over the tenant's rate were not logged");
+            }
+            true
+        }
+        Verdict::Suppress => false,
+    }
 }
 
 impl types::Host for HostState {}
@@ -171,6 +194,9 @@ impl log::Host for HostState {
             return;
         }
         self.log_lines += 1;
+        if !self.admit_line() {
+            return;
+        }
         let message = truncate(&message, MAX_LOG_LINE_BYTES);
         let tenant = &*self.tenant;
         match level {
@@ -334,12 +360,13 @@ impl Output {
     }
 
     /// Writes what the plugin printed to the log, tagged with the tenant.
-    pub(crate) fn log(&self, tenant: &str) {
+    /// Each line within the tenant's rate (`admit`).
+    pub(crate) fn log(&self, tenant: &str, admit: impl Fn() -> bool) {
         let Ok(inner) = self.inner.lock() else {
             return;
         };
         for (stream, buf) in [("stdout", &inner.stdout), ("stderr", &inner.stderr)] {
-            if buf.is_empty() {
+            if buf.is_empty() || !admit() {
                 continue;
             }
             let text = String::from_utf8_lossy(buf);
@@ -350,7 +377,7 @@ impl Output {
                 warn!(target: LOG_TARGET, tenant, stream, "{text}");
             }
         }
-        if inner.dropped > 0 {
+        if inner.dropped > 0 && admit() {
             warn!(
                 target: LOG_TARGET,
                 tenant,
@@ -463,6 +490,7 @@ mod tests {
                 log_lines: 2,
                 ..Limits::default()
             },
+            logs: Arc::default(),
         })
     }
 

@@ -40,7 +40,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use engine::Allocation;
-pub use host::HostState;
+pub use host::{HostState, LOG_TARGET};
 pub use load::LoadedPlugin;
 pub use types::*;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::store::{KvStore, Quota};
+use crate::throttle::Throttle;
 
 /// How the runtime is set up; fixed for its lifetime.
 #[derive(Debug, Clone)]
@@ -80,6 +81,9 @@ pub struct Limits {
     pub output_bytes: usize,
     /// Log lines kept; further lines are dropped.
     pub log_lines: u32,
+    /// Log lines per second over all the tenant's events; further lines are counted
+    /// and summed up in one line.
+    pub log_lines_per_second: u32,
     /// Key-value operations (get, set, delete, compare-and-swap) per event; further
     /// ones fail with `kv-error::quota-exceeded`.
     pub kv_ops: u32,
@@ -95,6 +99,7 @@ impl Default for Limits {
             memory_bytes: 16 << 20,
             output_bytes: 64 << 10,
             log_lines: 100,
+            log_lines_per_second: 100,
             kv_ops: 1000,
             kv_quota: Quota {
                 keys: 100_000,
@@ -115,6 +120,8 @@ pub struct InvokeContext {
     pub kv: Arc<dyn KvStore>,
     /// The limits for this event.
     pub limits: Limits,
+    /// The tenant's budget of plugin log lines, shared by its events.
+    pub logs: Arc<Throttle>,
 }
 
 impl fmt::Debug for InvokeContext {

@@ -79,6 +79,7 @@ impl Tenant {
                 config: Arc::clone(&self.config.config),
                 kv: Arc::clone(kv),
                 limits: limits.sandbox,
+                logs: Arc::clone(&self.state.plugin_logs),
             },
             _slot: slot,
         })

@@ -10,6 +10,10 @@ use super::dedupe::Deliveries;
 use super::pins::{PIN_TTL, Pins};
 use super::rate::FuelRate;
 use crate::metrics::TenantStats;
+use crate::throttle::Throttle;
+
+/// Failure log lines per tenant per second (every failure is counted in `/metrics`).
+pub const FAILURE_LOGS_PER_SECOND: u32 = 10;
 
 /// Per-tenant state kept across reloads.
 #[derive(Debug)]
@@ -24,6 +28,11 @@ pub struct TenantState {
     last_load: Mutex<LoadRecord>,
     /// The tenant's CPU share.
     pub(super) fuel: FuelRate,
+    /// The budget of the plugin's log lines, over all its events.
+    pub plugin_logs: Arc<Throttle>,
+    /// The budget of the host's lines about the tenant's failures
+    /// ([`FAILURE_LOGS_PER_SECOND`]).
+    pub failure_logs: Throttle,
 }
 
 /// The outcome of the tenant's most recent (re)load.
@@ -48,6 +57,8 @@ impl TenantState {
             in_flight: AtomicU32::new(0),
             last_load: Mutex::default(),
             fuel: FuelRate::default(),
+            plugin_logs: Arc::default(),
+            failure_logs: Throttle::new(),
         }
     }
 
