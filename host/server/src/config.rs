@@ -118,6 +118,10 @@ struct RawServer {
     tenants: Option<PathBuf>,
     watch: Option<bool>,
     drain_ms: Option<u64>,
+    head_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// `[cluster]`: what makes this host a node of a cluster.
@@ -217,6 +221,36 @@ pub struct ServerConfig {
     pub host: HostConfig,
     /// The sandbox's engine (its memory ceiling is `host.maxima`'s).
     pub runtime: RuntimeConfig,
+    /// How long a client may hold a connection without sending, and how many it may
+    /// hold.
+    pub connections: ConnectionLimits,
+}
+
+/// What keeps clients from holding connections: deadlines for each thing a client sends,
+/// and a bound on open connections (`[server]` in `host.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From a request's first byte to its last header (`head_timeout_ms`).
+    pub head: Duration,
+    /// A connection with no request: from its accept, or the previous response, to the
+    /// next request's first byte (`idle_timeout_ms`). Longer than a load balancer keeps
+    /// idle upstream connections (nginx: 60 s), so that it closes them first.
+    pub idle: Duration,
+    /// Reading a request's body (`body_timeout_ms`).
+    pub body: Duration,
+    /// Open connections; beyond, a new one is closed at once (`max_connections`).
+    pub max: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            head: Duration::from_secs(10),
+            idle: Duration::from_secs(75),
+            body: Duration::from_secs(60),
+            max: 10_000,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -238,6 +272,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("node_id", &self.node_id)
             .field("host", &self.host)
             .field("runtime", &self.runtime)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -333,7 +368,34 @@ impl ServerConfig {
             (None, StoreConfig::Embedded) => Duration::ZERO,
         };
         let embedded = store == StoreConfig::Embedded;
+        let base = ConnectionLimits::default();
+        let positive = |field: &str, value: Option<u64>, default: Duration| match value {
+            Some(0) => Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                field: format!("server.{field}"),
+                message: "must be greater than 0".into(),
+            }),
+            Some(ms) => Ok(Duration::from_millis(ms)),
+            None => Ok(default),
+        };
+        let connections = ConnectionLimits {
+            head: positive("head_timeout_ms", server.head_timeout_ms, base.head)?,
+            idle: positive("idle_timeout_ms", server.idle_timeout_ms, base.idle)?,
+            body: positive("body_timeout_ms", server.body_timeout_ms, base.body)?,
+            max: match server.max_connections {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        field: "server.max_connections".into(),
+                        message: "must be greater than 0".into(),
+                    });
+                }
+                Some(n) => n,
+                None => base.max,
+            },
+        };
         Ok(Self {
+            connections,
             listen: o.listen.or(server.listen).unwrap_or(Self::DEFAULT_LISTEN),
             drain,
             store,

@@ -12,7 +12,6 @@
 //! subscriber (the binary's).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::cluster::Cluster;
-use crate::config::{ServerConfig, StoreConfig};
+use crate::config::{ConnectionLimits, ServerConfig, StoreConfig};
 use crate::http::{AdminAuth, AppState, app};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::store::{KvStore, RedbStore, RedisStore, StoreError};
@@ -72,6 +71,7 @@ pub struct Server {
     state: AppState,
     watch: bool,
     drain: Duration,
+    connections: ConnectionLimits,
     /// The embedded store, when the server opened it (so it purges it).
     redb: Option<Arc<RedbStore>>,
     /// Which store tenant state is in, for the log.
@@ -157,7 +157,9 @@ impl Builder {
                 admin: AdminAuth::new(config.admin_token.as_deref()),
                 node: Arc::from(config.node_id.as_str()),
                 draining: Arc::default(),
+                body_timeout: config.connections.body,
             },
+            connections: config.connections,
             watch: config.watch,
             drain: config.drain,
             redb,
@@ -229,11 +231,7 @@ impl Server {
         let draining = Arc::clone(&self.state.draining);
         let drain = self.drain;
         let cluster = self.state.registry.cluster().cloned();
-        let served = axum::serve(
-            listener,
-            app(self.state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let served = crate::http::serve(listener, app(self.state), self.connections, async move {
             shutdown.await;
             draining.store(true, std::sync::atomic::Ordering::Relaxed);
             if let Some(cluster) = cluster {

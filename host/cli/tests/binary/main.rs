@@ -9,6 +9,8 @@ mod support;
 
 /// Three real nodes behind nginx on one redis-server: a killed node, a Redis restart.
 mod cluster;
+/// Connections that stall or trickle are cut off at their deadlines; a bound on them.
+mod connections;
 /// A host told to stop drains: not ready, in-flight work finished, a clean exit.
 mod drain;
 /// A flood of bad input and chatty plugins leaves a bounded log; metrics count it all.

@@ -94,6 +94,11 @@ impl Server {
         Server { child, addr, log }
     }
 
+    /// File descriptors the process has open now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
+    }
+
     /// Asks the process to stop (SIGTERM), as an operator's rolling restart does.
     pub fn terminate(&self) {
         let status = Command::new("kill")

@@ -206,7 +206,12 @@ async fn put_tenant(
     if !valid_id(&id) {
         return Err(HttpError::InvalidTenantId);
     }
-    let body = read_body(request.into_body(), MAX_TENANT_TOML_BYTES).await?;
+    let body = read_body(
+        request.into_body(),
+        MAX_TENANT_TOML_BYTES,
+        state.body_timeout,
+    )
+    .await?;
     let text = std::str::from_utf8(&body).map_err(|_| HttpError::InvalidToml)?;
     let repo = state.registry.repo();
     // Check before writing, so a refused configuration changes nothing.
@@ -346,7 +351,7 @@ async fn upload(
         .query()
         .is_none_or(|q| !q.split('&').any(|kv| kv == "activate=false"));
     let max = state.registry.runtime().max_plugin_bytes();
-    let wasm = read_body(request.into_body(), max)
+    let wasm = read_body(request.into_body(), max, state.body_timeout)
         .await
         .map_err(|e| match e {
             HttpError::BodyTooLarge(_) => HttpError::PluginRejected(LoadError::TooLarge {
@@ -492,7 +497,12 @@ async fn dry_run(
     if repo.version(&id, &digest).is_none() {
         return Err(HttpError::UnknownVersion { tenant: id, digest });
     }
-    let body = read_body(request.into_body(), state.registry.host().max_body_bytes).await?;
+    let body = read_body(
+        request.into_body(),
+        state.registry.host().max_body_bytes,
+        state.body_timeout,
+    )
+    .await?;
     let event = callflow_wire::parse_webhook(&body)
         .map_err(|e| HttpError::Webhook(crate::webhook::WebhookError::Parse(e)))?;
     let runtime = Arc::clone(state.registry.runtime());

@@ -86,7 +86,7 @@ async fn serve(
         let tenant = tenant_or_404(&state, &tenant_id)?;
         authorize(&tenant, request.headers())?;
         let (parts, body) = request.into_parts();
-        let body = read_body(body, state.registry.host().max_body_bytes).await?;
+        let body = read_body(body, state.registry.host().max_body_bytes, state.body_timeout).await?;
         let stats = &tenant.state.stats;
         if state.registry.cluster().is_some_and(|c| !c.healthy()) {
             stats.failure("store_unavailable");

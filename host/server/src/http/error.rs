@@ -111,6 +111,9 @@ pub enum HttpError {
     /// The host could not run the plugin.
     #[error("the host could not run the tenant's plugin ({reason}); retry shortly", reason = .0.reason())]
     HostUnavailable(PluginFailure),
+    /// The client did not send the request (its body) in time.
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    RequestTimeout(std::time::Duration),
     /// The cluster's shared store (Redis) cannot be reached.
     #[error("the cluster's shared store is unreachable; retry shortly")]
     StoreUnavailable,
@@ -131,7 +134,7 @@ fn load_check(err: &LoadError) -> &'static str {
 }
 
 /// Every [`HttpError::code`], the label of `callflow_http_refusals_total`.
-pub const CODES: [&str; 34] = [
+pub const CODES: [&str; 36] = [
     "not_found",
     "unknown_tenant",
     "body_too_large",
@@ -165,6 +168,8 @@ pub const CODES: [&str; 34] = [
     "host_unavailable",
     "plugin_bad_response",
     "store_unavailable",
+    "request_timeout",
+    "too_many_connections",
     "other",
 ];
 
@@ -275,6 +280,7 @@ impl HttpError {
             Self::HostUnavailable(_) => "host_unavailable",
             Self::PluginBadResponse(_) => "plugin_bad_response",
             Self::StoreUnavailable => "store_unavailable",
+            Self::RequestTimeout(_) => "request_timeout",
         }
     }
 
@@ -314,6 +320,7 @@ impl HttpError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }

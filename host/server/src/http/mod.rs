@@ -19,10 +19,12 @@ mod admin;
 mod api;
 mod error;
 pub mod openapi;
+mod serve;
 mod status;
 mod webhook;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
@@ -31,6 +33,7 @@ use axum::{Json, Router};
 
 pub use admin::AdminAuth;
 pub use error::{HttpError, flush_refusal_logs};
+pub(crate) use serve::serve;
 
 use crate::store::KvStore;
 use crate::tenant::{Registry, Tenant};
@@ -48,11 +51,13 @@ pub struct AppState {
     pub node: Arc<str>,
     /// Set once the server was told to stop: `/readyz` says not ready.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// How long a request's body may take to arrive.
+    pub body_timeout: Duration,
 }
 
-/// The host's routes. Serve them with the client's address
-/// (`into_make_service_with_connect_info::<SocketAddr>`, as [`crate::Server::run`]
-/// does): without it every IP-allowlisted tenant answers 403.
+/// The host's routes. Serve them with the client's address (a `ConnectInfo<SocketAddr>`
+/// extension on each request, as [`crate::Server::run`] does): without it every
+/// IP-allowlisted tenant answers 403.
 pub(crate) fn app(state: AppState) -> Router {
     Router::new()
         .merge(webhook::routes())
@@ -83,10 +88,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !credential.is_empty()).then_some(credential)
 }
 
-/// The whole body: 413 `body_too_large` past `limit` bytes, 400 `unreadable_body` when
-/// it cannot be read.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
+/// The whole body: 413 `body_too_large` past `limit` bytes, 408 `request_timeout` when
+/// it does not arrive within `timeout`, 400 `unreadable_body` when it cannot be read.
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, HttpError> {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| HttpError::RequestTimeout(timeout))?;
+    read.map_err(|err| {
         let is_limit = std::error::Error::source(&err)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if is_limit {

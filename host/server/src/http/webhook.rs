@@ -44,7 +44,7 @@ async fn voice_webhook(
         authenticate(&tenant, request.headers(), peer)?;
         check_content_type(request.headers())?;
         let limit = state.registry.host().max_body_bytes;
-        let body = read_body(request.into_body(), limit).await?;
+        let body = read_body(request.into_body(), limit, state.body_timeout).await?;
         let answer = crate::webhook::handle(&state.registry, &state.kv, &tenant, &body).await?;
         Ok((
             [(

@@ -1,0 +1,228 @@
+//! Connections cannot be held: a client that connects and sends nothing, trickles its
+//! headers, or trickles its body is cut off at its deadline, while a well-behaved webhook
+//! is answered as usual throughout; beyond the bound a connection is closed at once.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::{Server, request};
+
+const IVR_TOML: &str = "sub_accounts = [\"*\"]\n[config]\nvirtual_number = \"+6512345678\"\nrepresentative_number = \"+6587654321\"\n";
+
+fn call_action(n: usize) -> Vec<u8> {
+    serde_json::json!({
+        "namespace": "VOICE",
+        "eventType": "CALL_ACTION",
+        "payload": {
+            "eventId": format!("conn-{n}"),
+            "callId": format!("c-{n}"),
+            "sessionId": format!("s-{n}"),
+            "subAccountId": "8x8_test",
+            "callStatus": "CALL_RECEIVED",
+            "callDirection": "INBOUND",
+            "callType": "PSTN",
+            "source": "+6591178965",
+            "destination": "+6568332048",
+            "sourceFormat": "MSISDN",
+            "destinationFormat": "MSISDN",
+            "callDuration": 0,
+            "timestamp": "2026-01-06T10:17:19.375Z",
+        },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Whether the server has closed `stream` (a read finds the end, or a reset).
+fn closed(mut stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).expect("nonblocking");
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            // An answer (the 408) before the end: read on.
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    TcpStream::connect(addr).expect("connect")
+}
+
+#[test]
+fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answered() {
+    let root =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("connections-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let tenant = root.join("tenants").join("ivr");
+    std::fs::create_dir_all(&tenant).expect("tenant dir");
+    std::fs::write(tenant.join("tenant.toml"), IVR_TOML).expect("toml");
+    std::fs::copy(
+        callflow_test_artifacts::IVR_WASM,
+        tenant.join("plugin.wasm"),
+    )
+    .expect("plugin");
+    let host_toml = root.join("host.toml");
+    std::fs::write(
+        &host_toml,
+        "[server]\nhead_timeout_ms = 1000\nidle_timeout_ms = 1500\nbody_timeout_ms = 1000\nmax_connections = 600\n",
+    )
+    .expect("host.toml");
+    let server = Server::start_with(
+        &root.join("tenants"),
+        &root.join("data"),
+        None,
+        &["--config", host_toml.to_str().expect("utf-8")],
+    );
+    let addr = server.addr;
+    // Warm the plugin, and note what the server holds at rest.
+    let (status, _) = request(
+        addr,
+        "POST",
+        "/v1/tenants/ivr/webhooks/voice",
+        &[("Content-Type", "application/json")],
+        &call_action(0),
+    );
+    assert_eq!(status, 200);
+    let fds_at_rest = server.open_fds();
+
+    // 200 that send nothing, 150 that trickle their headers, 100 that trickle a body.
+    let opened = Instant::now();
+    let idle: Vec<TcpStream> = (0..200).map(|_| connect(addr)).collect();
+    let heads: Vec<TcpStream> = (0..150)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(b"POST /v1/tenants/ivr/webhooks/voice HTTP/1.1\r\nHost: x\r\n")
+                .expect("write");
+            s
+        })
+        .collect();
+    let bodies: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(
+                b"POST /v1/tenants/ivr/webhooks/voice HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{",
+            )
+            .expect("write");
+            s
+        })
+        .collect();
+    // Trickle a byte into each every 200 ms; a write that fails means it was closed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickle = {
+        let stop = Arc::clone(&stop);
+        let mut streams: Vec<TcpStream> = heads
+            .iter()
+            .chain(&bodies)
+            .map(|s| s.try_clone().expect("clone"))
+            .collect();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for s in &mut streams {
+                    let _ = s.write(b"x");
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    // Meanwhile, webhooks as 8x8 posts them, each on its own connection.
+    let webhooks = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut took = Vec::new();
+            let mut n = 1;
+            while !stop.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                let (status, answer) = request(
+                    addr,
+                    "POST",
+                    "/v1/tenants/ivr/webhooks/voice",
+                    &[("Content-Type", "application/json")],
+                    &call_action(n),
+                );
+                assert_eq!(status, 200, "{answer}");
+                assert_eq!(answer["clientActionId"], "main_menu", "{answer}");
+                took.push(start.elapsed());
+                n += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            took
+        })
+    };
+
+    // Not closed early: each is within its deadline at 0.5 s.
+    std::thread::sleep(Duration::from_millis(500).saturating_sub(opened.elapsed()));
+    let early = idle
+        .iter()
+        .chain(&heads)
+        .chain(&bodies)
+        .filter(|s| closed(s))
+        .count();
+    assert_eq!(early, 0, "connections closed before their deadline");
+    // All closed a second past the longest deadline (idle, 1.5 s).
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(opened.elapsed()));
+    let open_idle = idle.iter().filter(|s| !closed(s)).count();
+    let open_heads = heads.iter().filter(|s| !closed(s)).count();
+    let open_bodies = bodies.iter().filter(|s| !closed(s)).count();
+    stop.store(true, Ordering::Relaxed);
+    trickle.join().expect("trickle");
+    let mut took = webhooks.join().expect("webhooks");
+    assert_eq!(
+        (open_idle, open_heads, open_bodies),
+        (0, 0, 0),
+        "still open 2.5 s on (idle, trickled head, trickled body)"
+    );
+    // The server let go of them: back to what it held at rest (give or take the last
+    // webhook's socket).
+    let fds = server.open_fds();
+    assert!(
+        fds <= fds_at_rest + 2,
+        "{fds} descriptors open, {fds_at_rest} at rest"
+    );
+
+    took.sort();
+    assert!(took.len() > 20, "only {} webhooks answered", took.len());
+    let p50 = took[took.len() / 2];
+    let max = took[took.len() - 1];
+    assert!(
+        max < Duration::from_millis(500),
+        "a webhook waited {max:?} behind stalled connections"
+    );
+
+    // Beyond the bound: 700 connections for 600 places; the rest are closed at once.
+    let crowd: Vec<TcpStream> = (0..700).map(|_| connect(addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = crowd.iter().filter(|s| closed(s)).count();
+    assert!(
+        refused >= 100,
+        "only {refused} of 700 closed beyond a bound of 600"
+    );
+    drop(crowd);
+
+    let metrics = {
+        let mut stream = crate::support::send(addr, "GET", "/metrics", &[], b"");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("metrics");
+        text
+    };
+    let count = |code: &str| -> u64 {
+        let prefix = format!("callflow_http_refusals_total{{code=\"{code}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("request_timeout"), 250, "{metrics}");
+    assert!(count("too_many_connections") >= 100, "{metrics}");
+    eprintln!(
+        "450 stalled or trickling connections closed by their deadlines; {} webhooks meanwhile: p50 {p50:?}, max {max:?}; {refused} of 700 refused beyond a bound of 600",
+        took.len()
+    );
+}
