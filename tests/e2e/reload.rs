@@ -172,3 +172,75 @@ async fn broken_version_leaves_the_old_one_serving_and_reports_the_error() {
     assert_eq!(status, 200);
     assert!(is_ivr(&answer), "{answer}");
 }
+
+/// Posts `total` call actions, each a new call, over `workers` connections at full speed.
+async fn fresh_calls(host: &Host, workers: usize, total: usize) -> usize {
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let url = host.webhook_url("live");
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut ok = 0;
+            for _ in 0..total / workers {
+                let resp = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(call_action(&event_id("fresh"), None, None))
+                    .send()
+                    .await
+                    .expect("post");
+                assert_eq!(resp.status(), 200);
+                ok += 1;
+            }
+            ok
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.expect("worker");
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_full_load_of_new_calls_a_call_keeps_its_version_and_a_redelivery_its_answer() {
+    let host = start("reload-full-load");
+    let session = event_id("long-call");
+    let first = call_action_in(&session, &event_id("first"), None, None);
+    let (_, answer) = host.post("live", &first).await;
+    assert!(is_ivr(&answer), "{answer}");
+
+    // Far more new calls than the 4,096 answers and pins a tenant used to keep, with the
+    // plugin swapped in the middle.
+    let before = fresh_calls(&host, 8, 6000).await;
+    drop_in(&host, &std::fs::read(HOSTILE_WASM).expect("echo"));
+    until(&host, |a| !is_ivr(a)).await;
+    let after = fresh_calls(&host, 8, 6000).await;
+    assert_eq!(before + after, 12_000);
+
+    // The first event delivered again, seconds and 12,000 calls later: its answer, and the
+    // plugin does not run.
+    let tenant = host.registry.get("live").expect("tenant");
+    let ran = tenant.state.stats.invocations();
+    let (_, again) = host.post("live", &first).await;
+    assert_eq!(again, answer, "a redelivery got another answer");
+    assert_eq!(
+        tenant.state.stats.invocations(),
+        ran,
+        "the plugin ran again"
+    );
+    // The call's next menu: still the IVR that answered its first event.
+    let next = call_action_in(&session, &event_id("next"), Some("main_menu"), Some("1"));
+    let (_, answer) = host.post("live", &next).await;
+    assert_eq!(
+        answer["clientActionId"], "reservations",
+        "the call switched versions mid-menu: {answer}"
+    );
+    let metrics = host.metrics().await;
+    for line in [
+        "callflow_answers_dropped_early_total{tenant=\"live\"} 0",
+        "callflow_pins_dropped_early_total{tenant=\"live\"} 0",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
+}

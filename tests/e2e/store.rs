@@ -66,7 +66,8 @@ async fn values_expire_after_their_ttl_and_zero_expires_at_once() {
             "t",
             "short",
             b"v",
-            Some(Duration::from_millis(50)),
+            // Long enough to be read back on a loaded machine.
+            Some(Duration::from_millis(400)),
             Quota::UNLIMITED,
         )
         .await
@@ -79,7 +80,7 @@ async fn values_expire_after_their_ttl_and_zero_expires_at_once() {
             .expect("set");
         assert_eq!(get(s, "t", "short").await, Some(b"v".to_vec()), "{name}");
         assert_eq!(get(s, "t", "now").await, None, "{name}");
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(get(s, "t", "short").await, None, "{name}");
         assert!(!s.delete("t", "short").await.expect("delete"), "{name}");
         assert_eq!(get(s, "t", "forever").await, Some(b"v".to_vec()), "{name}");

@@ -105,7 +105,11 @@ struct RawHostConfig {
     #[serde(default)]
     maxima: RawLimits,
     max_body_kib: Option<u64>,
+    /// Replaced by `answers_mib` and `answer_window_s`: refused with a pointer to them.
     dedupe_capacity: Option<usize>,
+    answer_window_s: Option<u64>,
+    answers_mib: Option<u64>,
+    pins_mib: Option<u64>,
     max_loaded_plugins: Option<usize>,
 }
 
@@ -478,8 +482,14 @@ pub struct HostConfig {
     pub maxima: TenantLimits,
     /// Largest webhook body accepted.
     pub max_body_bytes: usize,
-    /// Event ids remembered per tenant for duplicate deliveries.
-    pub dedupe_capacity: usize,
+    /// How long a tenant's answers are kept for repeated deliveries.
+    pub answer_window: Duration,
+    /// Bytes of kept answers per tenant (each distinct answer body once, plus
+    /// [`ENTRY_BYTES`](crate::tenant::dedupe::ENTRY_BYTES) per delivery).
+    pub answers_budget: usize,
+    /// Bytes of session pins per tenant ([`PIN_BYTES`](crate::tenant::pins::PIN_BYTES)
+    /// each).
+    pub pins_budget: usize,
     /// Distinct plugins (by digest) kept in memory at once; beyond it the least
     /// recently used is dropped and loaded again on its tenants' next event.
     pub max_loaded_plugins: usize,
@@ -527,7 +537,9 @@ impl Default for HostConfig {
             defaults,
             maxima,
             max_body_bytes: 64 << 10,
-            dedupe_capacity: 4096,
+            answer_window: crate::tenant::dedupe::ANSWER_WINDOW,
+            answers_budget: 128 << 20,
+            pins_budget: 64 << 20,
             max_loaded_plugins: 256,
         }
     }
@@ -541,6 +553,22 @@ impl HostConfig {
 
     fn validate(raw: &RawHostConfig, path: &Path) -> Result<Self, ConfigError> {
         let base = Self::default();
+        if raw.dedupe_capacity.is_some() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                field: "dedupe_capacity".into(),
+                message: "answers are now kept by time and memory: use answer_window_s and answers_mib (and pins_mib for session pins)".into(),
+            });
+        }
+        let positive = |value: Option<u64>, field: &str| match value {
+            Some(0) => Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                field: field.into(),
+                message: "must be greater than 0".into(),
+            }),
+            other => Ok(other),
+        };
+        let mib = |m: u64| usize::try_from(m.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         let maxima = apply(&base.maxima, &raw.maxima, None, path, "maxima")?;
         let defaults = apply(
             &base.defaults,
@@ -555,7 +583,11 @@ impl HostConfig {
             max_body_bytes: raw.max_body_kib.map_or(base.max_body_bytes, |k| {
                 usize::try_from(k << 10).unwrap_or(usize::MAX)
             }),
-            dedupe_capacity: raw.dedupe_capacity.unwrap_or(base.dedupe_capacity),
+            answer_window: positive(raw.answer_window_s, "answer_window_s")?
+                .map_or(base.answer_window, Duration::from_secs),
+            answers_budget: positive(raw.answers_mib, "answers_mib")?
+                .map_or(base.answers_budget, mib),
+            pins_budget: positive(raw.pins_mib, "pins_mib")?.map_or(base.pins_budget, mib),
             max_loaded_plugins: match raw.max_loaded_plugins {
                 Some(0) => {
                     return Err(ConfigError::Invalid {

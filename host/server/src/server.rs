@@ -262,10 +262,35 @@ impl Server {
 async fn sum_up_suppressed_logs(registry: Arc<Registry>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Per tenant, the answers and pins dropped early as of the last tick.
+    let mut dropped: std::collections::HashMap<Arc<str>, (u64, u64)> = Default::default();
     loop {
         every.tick().await;
         crate::http::flush_refusal_logs();
-        for tenant in registry.all() {
+        let tenants = registry.all();
+        dropped.retain(|id, _| tenants.iter().any(|t| t.id == *id));
+        for tenant in tenants {
+            let now = (
+                tenant.state.deliveries.dropped_early(),
+                tenant.state.pins.dropped_early(),
+            );
+            let then = dropped
+                .insert(Arc::clone(&tenant.id), now)
+                .unwrap_or_default();
+            if now.0 > then.0 {
+                warn!(
+                    tenant = &*tenant.id,
+                    dropped = now.0 - then.0,
+                    "answers dropped before their window ended to stay within answers_mib: a repeated delivery may run the plugin again"
+                );
+            }
+            if now.1 > then.1 {
+                warn!(
+                    tenant = &*tenant.id,
+                    dropped = now.1 - then.1,
+                    "session pins dropped before their time to stay within pins_mib: those calls take the active version"
+                );
+            }
             let plugin = tenant.state.plugin_logs.flush();
             if plugin > 0 {
                 tracing::warn!(

@@ -97,9 +97,14 @@ pub async fn handle(
         .await;
     let body = match answered {
         Ok(body) => body.clone(),
-        Err(unkept) => return Ok(unkept),
+        Err(unkept) => {
+            tenant.state.deliveries.keep(&key, None);
+            return Ok(unkept);
+        }
     };
-    if !ran.load(Ordering::Relaxed) {
+    if ran.load(Ordering::Relaxed) {
+        tenant.state.deliveries.keep(&key, Some(&body));
+    } else {
         // `run` counts the outcome of the delivery that ran the plugin.
         debug!("repeated delivery answered from the cache");
         tenant.state.stats.webhook(kind, Outcome::Duplicate);

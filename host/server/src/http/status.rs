@@ -71,6 +71,19 @@ async fn metrics(State(state): State<AppState>) -> Response {
             t.id, quota.keys, quota.bytes
         ));
     }
+    text.push_str("# HELP callflow_answers_kept Answers kept for repeated deliveries.\n# TYPE callflow_answers_kept gauge\n# HELP callflow_answers_bytes Memory the kept answers count against answers_mib.\n# TYPE callflow_answers_bytes gauge\n# HELP callflow_answers_dropped_early_total Answers dropped before their window ended, to stay within answers_mib.\n# TYPE callflow_answers_dropped_early_total counter\n# HELP callflow_pinned_calls Calls pinned to the version of their first event.\n# TYPE callflow_pinned_calls gauge\n# HELP callflow_pins_dropped_early_total Pins dropped before their time, to stay within pins_mib.\n# TYPE callflow_pins_dropped_early_total counter\n");
+    for t in &tenants {
+        let (d, p) = (&t.state.deliveries, &t.state.pins);
+        text.push_str(&format!(
+            "callflow_answers_kept{{tenant=\"{0}\"}} {1}\ncallflow_answers_bytes{{tenant=\"{0}\"}} {2}\ncallflow_answers_dropped_early_total{{tenant=\"{0}\"}} {3}\ncallflow_pinned_calls{{tenant=\"{0}\"}} {4}\ncallflow_pins_dropped_early_total{{tenant=\"{0}\"}} {5}\n",
+            t.id,
+            d.len(),
+            d.used(),
+            d.dropped_early(),
+            p.len(),
+            p.dropped_early(),
+        ));
+    }
     text.push_str("# HELP callflow_plugin_loaded Whether the tenant's plugin is in memory (plugins load on first event and are evicted when idle).\n# TYPE callflow_plugin_loaded gauge\n");
     for t in &tenants {
         text.push_str(&format!(

@@ -1,49 +1,249 @@
 //! Repeated deliveries: 8x8 may post an event again (a timeout, a retry); the tenant's
 //! plugin must act once and the platform get the same answer.
+//!
+//! Answers are kept for a window of time ([`ANSWER_WINDOW`] unless configured), in a
+//! memory budget: an entry is a 128-bit digest of the delivery key, a second count and
+//! the digest of its answer, and each distinct answer body is kept once however many
+//! deliveries gave it (an IVR's first menu is the same for every new call). Beyond the
+//! budget the oldest answers go first, before their time; those are counted
+//! ([`Deliveries::dropped_early`]) for `/metrics`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
 use tokio::sync::OnceCell;
 
-/// A bounded map from delivery key to the answer given, so a repeated delivery gets the
-/// same answer and the plugin acts once. Concurrent deliveries of one key share a cell:
-/// the first runs the plugin, the others wait for its answer.
-#[derive(Debug)]
-pub struct Deliveries {
-    inner: Mutex<DeliveriesInner>,
-    capacity: usize,
+/// How long an answer is kept for a repeated delivery unless the host says otherwise:
+/// longer than the retries of any platform (Twilio retries after 15 s, Telnyx ignores
+/// repeats within 60 s; 8x8 documents none).
+pub const ANSWER_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// What one kept answer costs in memory besides its body, as the budget counts it: the
+/// map's entry with its share of empty buckets, and the time queue's.
+pub const ENTRY_BYTES: usize = 96;
+
+/// A 128-bit digest: keys and answers are kept by it.
+pub(crate) type Digest128 = [u8; 16];
+
+pub(crate) fn digest128(bytes: &[u8]) -> Digest128 {
+    let full = Sha256::digest(bytes);
+    let mut out = [0; 16];
+    out.copy_from_slice(&full[..16]);
+    out
 }
 
-#[derive(Debug, Default)]
-struct DeliveriesInner {
-    cells: HashMap<String, Arc<OnceCell<Bytes>>>,
-    order: VecDeque<String>,
+/// Recent answers by delivery key, so a repeated delivery gets the same answer and the
+/// plugin acts once. Concurrent deliveries of one key share a cell: the first runs the
+/// plugin, the others wait for its answer.
+#[derive(Debug)]
+pub struct Deliveries {
+    inner: Mutex<Inner>,
+    window: Duration,
+    budget: usize,
+    dropped_early: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    start: Instant,
+    /// Deliveries being answered now.
+    running: HashMap<Digest128, Arc<OnceCell<Bytes>>>,
+    /// Deliveries answered: key → (second answered, answer).
+    answered: HashMap<Digest128, (u32, Digest128)>,
+    /// Answered keys, oldest first.
+    order: VecDeque<(u32, Digest128)>,
+    /// Each distinct answer once, with how many entries give it.
+    bodies: HashMap<Digest128, (Bytes, u32)>,
+    /// Bytes the budget counts.
+    used: usize,
 }
 
 impl Deliveries {
-    pub(super) fn new(capacity: usize) -> Self {
+    /// Answers kept for `window`, within `budget` bytes.
+    pub(super) fn new(window: Duration, budget: usize) -> Self {
         Self {
-            inner: Mutex::default(),
-            capacity: capacity.max(1),
+            inner: Mutex::new(Inner {
+                start: Instant::now(),
+                running: HashMap::new(),
+                answered: HashMap::new(),
+                order: VecDeque::new(),
+                bodies: HashMap::new(),
+                used: 0,
+            }),
+            window,
+            budget: budget.max(ENTRY_BYTES),
+            dropped_early: AtomicU64::new(0),
         }
     }
 
-    /// The cell for `key`, created (evicting the oldest key beyond capacity) if new.
+    /// The cell for `key`: already set when the delivery was answered within the window,
+    /// shared while it is being answered, new otherwise. Set it, then
+    /// [`keep`](Self::keep) the answer.
     pub fn cell(&self, key: &str) -> Arc<OnceCell<Bytes>> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cell) = inner.cells.get(key) {
-            return Arc::clone(cell);
+        let id = digest128(key.as_bytes());
+        let mut inner = self.lock();
+        let now = inner.now();
+        inner.expire(now, self.window);
+        if let Some((_, body)) = inner.answered.get(&id)
+            && let Some((bytes, _)) = inner.bodies.get(body)
+        {
+            return Arc::new(OnceCell::new_with(Some(bytes.clone())));
         }
-        let cell = Arc::new(OnceCell::new());
-        inner.cells.insert(key.to_owned(), Arc::clone(&cell));
-        inner.order.push_back(key.to_owned());
-        while inner.order.len() > self.capacity {
-            if let Some(old) = inner.order.pop_front() {
-                inner.cells.remove(&old);
+        Arc::clone(inner.running.entry(id).or_default())
+    }
+
+    /// Keeps `answer` as the answer to `key` for the window (or forgets the delivery,
+    /// `None`: an answer not to replay).
+    pub fn keep(&self, key: &str, answer: Option<&Bytes>) {
+        let id = digest128(key.as_bytes());
+        let mut inner = self.lock();
+        inner.running.remove(&id);
+        let Some(answer) = answer else { return };
+        if inner.answered.contains_key(&id) {
+            return;
+        }
+        let now = inner.now();
+        let body = digest128(answer);
+        match inner.bodies.get_mut(&body) {
+            Some((_, refs)) => *refs += 1,
+            None => {
+                inner.used += answer.len();
+                inner.bodies.insert(body, (answer.clone(), 1));
             }
         }
-        cell
+        inner.used += ENTRY_BYTES;
+        inner.answered.insert(id, (now, body));
+        inner.order.push_back((now, id));
+        while inner.used > self.budget {
+            if !inner.drop_oldest() {
+                break;
+            }
+            self.dropped_early.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Answers dropped before their window ended, to stay within the budget.
+    pub fn dropped_early(&self) -> u64 {
+        self.dropped_early.load(Ordering::Relaxed)
+    }
+
+    /// Answers kept now.
+    pub fn len(&self) -> usize {
+        self.lock().answered.len()
+    }
+
+    /// True when no answer is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the budget counts now.
+    pub fn used(&self) -> usize {
+        self.lock().used
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn now(&self) -> u32 {
+        u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// Drops answers whose window has ended.
+    fn expire(&mut self, now: u32, window: Duration) {
+        let window = u32::try_from(window.as_secs()).unwrap_or(u32::MAX);
+        while let Some(&(at, _)) = self.order.front() {
+            if now.saturating_sub(at) < window {
+                break;
+            }
+            self.drop_oldest();
+        }
+    }
+
+    /// Drops the oldest answer; false when there is none.
+    fn drop_oldest(&mut self) -> bool {
+        let Some((_, id)) = self.order.pop_front() else {
+            return false;
+        };
+        if let Some((_, body)) = self.answered.remove(&id) {
+            self.used = self.used.saturating_sub(ENTRY_BYTES);
+            if let Some((bytes, refs)) = self.bodies.get_mut(&body) {
+                *refs -= 1;
+                if *refs == 0 {
+                    self.used = self.used.saturating_sub(bytes.len());
+                    self.bodies.remove(&body);
+                }
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(deliveries: &Deliveries, key: &str, body: &'static str) {
+        let cell = deliveries.cell(key);
+        let bytes = Bytes::from_static(body.as_bytes());
+        cell.set(bytes.clone()).expect("unset");
+        deliveries.keep(key, Some(&bytes));
+    }
+
+    #[test]
+    fn an_answer_is_replayed_and_identical_answers_are_kept_once() {
+        let d = Deliveries::new(ANSWER_WINDOW, 1 << 20);
+        answer(&d, "e1", "menu");
+        answer(&d, "e2", "menu");
+        answer(&d, "e3", "other");
+        assert_eq!(d.cell("e1").get().map(|b| &b[..]), Some(&b"menu"[..]));
+        assert_eq!(d.cell("e3").get().map(|b| &b[..]), Some(&b"other"[..]));
+        assert!(d.cell("e4").get().is_none());
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.used(), 3 * ENTRY_BYTES + "menu".len() + "other".len());
+    }
+
+    #[test]
+    fn beyond_the_budget_the_oldest_go_first_and_are_counted() {
+        let d = Deliveries::new(ANSWER_WINDOW, 10 * ENTRY_BYTES + 4);
+        for i in 0..15 {
+            answer(&d, &format!("e{i}"), "menu");
+        }
+        assert_eq!(d.len(), 10, "ten entries and the one body fit");
+        assert_eq!(d.dropped_early(), 5);
+        assert!(d.cell("e0").get().is_none());
+        assert!(d.cell("e14").get().is_some());
+    }
+
+    #[test]
+    fn answers_outlive_their_window_by_less_than_a_second() {
+        let d = Deliveries::new(Duration::from_secs(1), 1 << 20);
+        answer(&d, "e1", "menu");
+        assert!(d.cell("e1").get().is_some());
+        std::thread::sleep(Duration::from_millis(2100));
+        assert!(d.cell("e1").get().is_none(), "expired");
+        assert_eq!(d.used(), 0);
+        assert_eq!(d.dropped_early(), 0);
+    }
+
+    #[test]
+    fn an_answer_not_to_replay_is_forgotten() {
+        let d = Deliveries::new(ANSWER_WINDOW, 1 << 20);
+        let cell = d.cell("e1");
+        let again = d.cell("e1");
+        assert!(
+            Arc::ptr_eq(&cell, &again),
+            "concurrent deliveries share a cell"
+        );
+        d.keep("e1", None);
+        assert!(!Arc::ptr_eq(&cell, &d.cell("e1")));
+        assert!(d.is_empty());
     }
 }

@@ -221,7 +221,7 @@ impl Registry {
         if let Some(state) = states.get(id) {
             return Arc::clone(state);
         }
-        let state = Arc::new(TenantState::new(self.host.dedupe_capacity));
+        let state = Arc::new(TenantState::new(&self.host));
         states.insert(Arc::from(id), Arc::clone(&state));
         state
     }

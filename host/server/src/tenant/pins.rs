@@ -1,86 +1,158 @@
 //! Session pinning: a call stays on the plugin version that answered its first event,
 //! across reloads, until its `SESSION_SUMMARY` (or the pin's time runs out).
+//!
+//! A pin is a 128-bit digest of the session id, a second count and a reference to the
+//! version (shared by every call on it): [`PIN_BYTES`] each, within a memory budget.
+//! Beyond the budget the oldest pins go first, before their time; those are counted
+//! ([`Pins::dropped_early`]) for `/metrics`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::dedupe::{Digest128, digest128};
 use crate::runtime::LoadedPlugin;
 
 /// How long a call stays on the version that answered its first event.
 pub const PIN_TTL: Duration = Duration::from_secs(2 * 60 * 60);
 
+/// What one pin costs in memory, as the budget counts it: the map's entry with its share
+/// of empty buckets, and the time queue's.
+pub const PIN_BYTES: usize = 80;
+
 /// Calls in progress, pinned to the plugin version that answered their first event, so
 /// that a caller never hears half of one menu tree and half of another across a reload.
-/// Bounded in count (oldest first out) and in time.
+/// Bounded in time and in memory.
 #[derive(Debug)]
 pub struct Pins {
-    inner: Mutex<PinsInner>,
+    inner: Mutex<Inner>,
     capacity: usize,
     ttl: Duration,
+    dropped_early: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct PinsInner {
-    sessions: HashMap<String, (LoadedPlugin, Instant)>,
-    order: VecDeque<String>,
+#[derive(Debug)]
+struct Inner {
+    start: Instant,
+    sessions: HashMap<Digest128, (LoadedPlugin, u32)>,
+    /// Pinned sessions, oldest first; a released session's place stays until it comes
+    /// round (or the queue is compacted).
+    order: VecDeque<(u32, Digest128)>,
 }
 
 impl Pins {
-    pub(super) fn new(capacity: usize, ttl: Duration) -> Self {
+    /// Pins kept for `ttl`, within `budget` bytes.
+    pub(super) fn new(budget: usize, ttl: Duration) -> Self {
         Self {
-            inner: Mutex::default(),
-            capacity: capacity.max(1),
+            inner: Mutex::new(Inner {
+                start: Instant::now(),
+                sessions: HashMap::new(),
+                order: VecDeque::new(),
+            }),
+            capacity: (budget / PIN_BYTES).max(1),
             ttl,
+            dropped_early: AtomicU64::new(0),
         }
     }
 
     /// The version `session` is pinned to, while the pin is fresh.
     pub fn get(&self, session: &str) -> Option<LoadedPlugin> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let (plugin, since) = inner.sessions.get(session)?;
-        (since.elapsed() < self.ttl).then(|| plugin.clone())
+        let id = digest128(session.as_bytes());
+        let mut inner = self.lock();
+        let now = inner.now();
+        inner.expire(now, self.ttl);
+        inner.sessions.get(&id).map(|(plugin, _)| plugin.clone())
     }
 
     /// Pins `session` to `current` unless it is already pinned (a concurrent event of the
     /// same call may have got there first); returns the version the session runs on.
     pub fn pin(&self, session: &str, current: &LoadedPlugin) -> LoadedPlugin {
-        let now = Instant::now();
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((plugin, since)) = inner.sessions.get(session)
-            && now.duration_since(*since) < self.ttl
-        {
+        let id = digest128(session.as_bytes());
+        let mut inner = self.lock();
+        let now = inner.now();
+        inner.expire(now, self.ttl);
+        if let Some((plugin, _)) = inner.sessions.get(&id) {
             return plugin.clone();
         }
-        inner
-            .sessions
-            .insert(session.to_owned(), (current.clone(), now));
-        inner.order.push_back(session.to_owned());
-        while inner.order.len() > self.capacity {
-            if let Some(old) = inner.order.pop_front() {
-                inner.sessions.remove(&old);
+        inner.sessions.insert(id, (current.clone(), now));
+        inner.order.push_back((now, id));
+        while inner.sessions.len() > self.capacity {
+            if inner.drop_oldest() {
+                self.dropped_early.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        // Released sessions leave their places behind: compact before they outnumber
+        // the pins.
+        if inner.order.len() > 2 * inner.sessions.len() + 1024 {
+            let Inner {
+                sessions, order, ..
+            } = &mut *inner;
+            order.retain(|(at, id)| sessions.get(id).is_some_and(|(_, since)| since == at));
         }
         current.clone()
     }
 
     /// Forgets `session` (it ended).
     pub fn release(&self, session: &str) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.sessions.remove(session);
+        let id = digest128(session.as_bytes());
+        self.lock().sessions.remove(&id);
     }
 
     /// Calls currently pinned.
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sessions
-            .len()
+        self.lock().sessions.len()
     }
 
     /// True when no call is pinned.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Pins dropped before their time, to stay within the budget.
+    pub fn dropped_early(&self) -> u64 {
+        self.dropped_early.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn now(&self) -> u32 {
+        u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn expire(&mut self, now: u32, ttl: Duration) {
+        let ttl = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX);
+        while let Some(&(at, id)) = self.order.front() {
+            if now.saturating_sub(at) < ttl {
+                break;
+            }
+            self.order.pop_front();
+            if self
+                .sessions
+                .get(&id)
+                .is_some_and(|(_, since)| *since == at)
+            {
+                self.sessions.remove(&id);
+            }
+        }
+    }
+
+    /// Drops the oldest live pin; true when it dropped one.
+    fn drop_oldest(&mut self) -> bool {
+        while let Some((at, id)) = self.order.pop_front() {
+            if self
+                .sessions
+                .get(&id)
+                .is_some_and(|(_, since)| *since == at)
+            {
+                self.sessions.remove(&id);
+                return true;
+            }
+        }
+        false
     }
 }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use super::dedupe::Deliveries;
 use super::pins::{PIN_TTL, Pins};
 use super::rate::FuelRate;
+use crate::config::HostConfig;
 use crate::metrics::TenantStats;
 use crate::throttle::Throttle;
 
@@ -49,11 +50,11 @@ pub struct LoadRecord {
 }
 
 impl TenantState {
-    pub(super) fn new(dedupe_capacity: usize) -> Self {
+    pub(super) fn new(host: &HostConfig) -> Self {
         Self {
             stats: TenantStats::default(),
-            deliveries: Deliveries::new(dedupe_capacity),
-            pins: Pins::new(dedupe_capacity, PIN_TTL),
+            deliveries: Deliveries::new(host.answer_window, host.answers_budget),
+            pins: Pins::new(host.pins_budget, PIN_TTL),
             in_flight: AtomicU32::new(0),
             last_load: Mutex::default(),
             fuel: FuelRate::default(),
