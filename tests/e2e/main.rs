@@ -40,3 +40,5 @@ mod scaffold;
 mod simulate;
 /// The key-value contract against every backend: redb, memory, a real redis-server.
 mod store;
+/// A store that cannot write, injected and on a real full filesystem.
+mod store_faults;

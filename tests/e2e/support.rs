@@ -42,6 +42,16 @@ impl Host {
     /// Serves the tenants already in `dir` (as a restarted host would), after adding
     /// `tenants`.
     pub fn start_in(dir: PathBuf, host_toml: &str, tenants: &[TenantSpec<'_>]) -> Host {
+        Self::start_with_kv(dir, host_toml, tenants, None)
+    }
+
+    /// As [`start_in`](Self::start_in), on the key-value store `kv` when given.
+    pub fn start_with_kv(
+        dir: PathBuf,
+        host_toml: &str,
+        tenants: &[TenantSpec<'_>],
+        kv: Option<Arc<dyn KvStore>>,
+    ) -> Host {
         let tenants_dir = dir.join("tenants");
         std::fs::create_dir_all(&tenants_dir).expect("tenants dir");
         for spec in tenants {
@@ -81,7 +91,9 @@ impl Host {
                     // test still holds its file (redb locks it).
                     let kv_file = format!("kv-{}.redb", event_id("start"));
                     let mut builder = Server::builder(config.clone());
-                    if config.store == StoreConfig::Embedded {
+                    if let Some(kv) = kv {
+                        builder = builder.kv(kv);
+                    } else if config.store == StoreConfig::Embedded {
                         let kv: Arc<dyn KvStore> = Arc::new(
                             RedbStore::open(&config.data_dir.join(kv_file)).expect("store"),
                         );

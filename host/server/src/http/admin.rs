@@ -280,7 +280,7 @@ async fn commit(
             Change::Version { wasm, .. } => repo.add_version(id, wasm).map(|_| ()),
             Change::Activate(digest) => repo.activate(id, digest),
         };
-        written.map_err(|e| HttpError::storage("writing the tenants directory", e))?;
+        written.map_err(|e| HttpError::disk("writing the tenants directory", &e))?;
         if let Change::Version { .. } = change {
             return Ok(state.registry.get(id));
         }

@@ -111,6 +111,9 @@ pub enum HttpError {
     /// The host could not run the plugin.
     #[error("the host could not run the tenant's plugin ({reason}); retry shortly", reason = .0.reason())]
     HostUnavailable(PluginFailure),
+    /// The host's disk is full (or over its quota): nothing was changed.
+    #[error("{0}: the host's disk is full; nothing was changed")]
+    StorageFull(&'static str),
     /// The client did not send the request (its body) in time.
     #[error("the request body did not arrive within {} s", .0.as_secs())]
     RequestTimeout(std::time::Duration),
@@ -134,7 +137,7 @@ fn load_check(err: &LoadError) -> &'static str {
 }
 
 /// Every [`HttpError::code`], the label of `callflow_http_refusals_total`.
-pub const CODES: [&str; 36] = [
+pub const CODES: [&str; 37] = [
     "not_found",
     "unknown_tenant",
     "body_too_large",
@@ -169,6 +172,7 @@ pub const CODES: [&str; 36] = [
     "plugin_bad_response",
     "store_unavailable",
     "request_timeout",
+    "storage_full",
     "too_many_connections",
     "other",
 ];
@@ -231,6 +235,17 @@ impl HttpError {
         }
     }
 
+    /// A failure to write the host's own files: 507 `storage_full` when the disk is full
+    /// (or over its quota), else 500 `storage_error`.
+    pub fn disk(context: &'static str, err: &std::io::Error) -> Self {
+        match err.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                Self::StorageFull(context)
+            }
+            _ => Self::storage(context, err),
+        }
+    }
+
     /// How a plugin's failure on an API request reaches the caller.
     pub fn plugin(failure: PluginFailure) -> Self {
         match failure {
@@ -281,6 +296,7 @@ impl HttpError {
             Self::PluginBadResponse(_) => "plugin_bad_response",
             Self::StoreUnavailable => "store_unavailable",
             Self::RequestTimeout(_) => "request_timeout",
+            Self::StorageFull(_) => "storage_full",
         }
     }
 
@@ -321,6 +337,7 @@ impl HttpError {
             }
             Self::PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }

@@ -23,6 +23,9 @@ mod redis;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The attribute a [`KvStore`] implementation is written with.
+pub use async_trait::async_trait;
+
 pub use self::memory::MemoryStore;
 pub use self::redb::RedbStore;
 pub use self::redis::RedisStore;

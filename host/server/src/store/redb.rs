@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
@@ -27,7 +27,9 @@ const USAGE: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("kv_u
 /// The embedded store: one redb file, ACID, every write durable when it returns.
 #[derive(Clone)]
 pub struct RedbStore {
-    db: Arc<Database>,
+    /// `None` while it is being opened again after an I/O error.
+    db: Arc<RwLock<Option<Database>>>,
+    path: Arc<Path>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -66,7 +68,63 @@ impl RedbStore {
             recount(&txn, now_ms()).map_err(|e| open_err(&e))?;
         }
         txn.commit().map_err(|e| open_err(&e))?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(RwLock::new(Some(db))),
+            path: Arc::from(path),
+        })
+    }
+
+    /// Runs `op` on the database. After a failed write redb refuses every later
+    /// operation (`PreviousIo`) until the file is opened again: a failure here is
+    /// followed by that check, and the database reopened if needed, so that a disk that
+    /// was full, once freed, serves again without a restart.
+    fn guarded<R>(
+        &self,
+        op: impl FnOnce(&Database) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let result = {
+            let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+            match db.as_ref() {
+                Some(db) => op(db),
+                None => Err(StoreError::Unavailable(
+                    "the store is being opened again after an I/O error".into(),
+                )),
+            }
+        };
+        if result.is_err() {
+            self.reopen_if_broken();
+        }
+        result
+    }
+
+    fn reopen_if_broken(&self) {
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        // Reads still work on a broken database; an empty write's commit tells.
+        let broken = match db.as_ref() {
+            None => true,
+            Some(open) => match open.begin_write() {
+                Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => true,
+                Err(_) => false,
+                Ok(probe) => matches!(
+                    probe.commit(),
+                    Err(redb::CommitError::Storage(redb::StorageError::PreviousIo))
+                ),
+            },
+        };
+        if !broken {
+            return;
+        }
+        // The file lock is the old handle's: let go of it first.
+        *db = None;
+        match Database::create(&*self.path) {
+            Ok(reopened) => {
+                tracing::warn!(path = %self.path.display(), "the key-value store was opened again after an I/O error");
+                *db = Some(reopened);
+            }
+            Err(e) => {
+                tracing::error!(path = %self.path.display(), cause = %e, "the key-value store cannot be opened again yet");
+            }
+        }
     }
 
     /// Removes every expired entry; returns how many were removed.
@@ -75,17 +133,21 @@ impl RedbStore {
     /// that would be refused reclaims its tenant's first, so this only returns space
     /// early; run it now and then (say, hourly).
     pub fn purge_expired(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_write().map_err(unavailable)?;
-        let removed = recount(&txn, now_ms())?;
-        txn.commit().map_err(unavailable)?;
-        Ok(removed)
+        self.guarded(|db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let removed = recount(&txn, now_ms())?;
+            txn.commit().map_err(unavailable)?;
+            Ok(removed)
+        })
     }
 
     /// Entries stored, expired ones included (for tests and diagnostics).
     pub fn len(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(unavailable)?;
-        let table = txn.open_table(ENTRIES).map_err(unavailable)?;
-        table.len().map_err(unavailable)
+        self.guarded(|db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(ENTRIES).map_err(unavailable)?;
+            table.len().map_err(unavailable)
+        })
     }
 
     /// Whether nothing is stored at all.
@@ -242,13 +304,15 @@ fn put(
 impl RedbStore {
     pub fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check(key, None)?;
-        let txn = self.db.begin_read().map_err(unavailable)?;
-        let table = txn.open_table(ENTRIES).map_err(unavailable)?;
-        let Some(entry) = table.get((tenant, key)).map_err(unavailable)? else {
-            return Ok(None);
-        };
-        let (expires_at, value) = entry.value();
-        Ok(live(expires_at, now_ms()).then(|| value.to_vec()))
+        self.guarded(|db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(ENTRIES).map_err(unavailable)?;
+            let Some(entry) = table.get((tenant, key)).map_err(unavailable)? else {
+                return Ok(None);
+            };
+            let (expires_at, value) = entry.value();
+            Ok(live(expires_at, now_ms()).then(|| value.to_vec()))
+        })
     }
 
     pub fn set(
@@ -261,27 +325,31 @@ impl RedbStore {
     ) -> Result<(), StoreError> {
         check(key, Some(value))?;
         let now = now_ms();
-        let txn = self.db.begin_write().map_err(unavailable)?;
-        let entry = (ttl != Some(Duration::ZERO)).then(|| (expiry(ttl, now), value));
-        put(&txn, tenant, key, entry, quota, now)?;
-        txn.commit().map_err(unavailable)
+        self.guarded(|db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let entry = (ttl != Some(Duration::ZERO)).then(|| (expiry(ttl, now), value));
+            put(&txn, tenant, key, entry, quota, now)?;
+            txn.commit().map_err(unavailable)
+        })
     }
 
     pub fn delete(&self, tenant: &str, key: &str) -> Result<bool, StoreError> {
         check(key, None)?;
         let now = now_ms();
-        let txn = self.db.begin_write().map_err(unavailable)?;
-        let existed = {
-            let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
-            let old = entries.get((tenant, key)).map_err(unavailable)?;
-            match old {
-                None => return Ok(false),
-                Some(old) => live(old.value().0, now),
-            }
-        };
-        put(&txn, tenant, key, None, Quota::UNLIMITED, now)?;
-        txn.commit().map_err(unavailable)?;
-        Ok(existed)
+        self.guarded(|db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let existed = {
+                let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+                let old = entries.get((tenant, key)).map_err(unavailable)?;
+                match old {
+                    None => return Ok(false),
+                    Some(old) => live(old.value().0, now),
+                }
+            };
+            put(&txn, tenant, key, None, Quota::UNLIMITED, now)?;
+            txn.commit().map_err(unavailable)?;
+            Ok(existed)
+        })
     }
 
     pub fn compare_and_swap(
@@ -297,40 +365,44 @@ impl RedbStore {
         let now = now_ms();
         // One write transaction: redb runs write transactions one at a time, so nothing
         // can change the entry between the comparison and the swap.
-        let txn = self.db.begin_write().map_err(unavailable)?;
-        let matches = {
-            let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
-            let current = entries.get((tenant, key)).map_err(unavailable)?;
-            let current = current
-                .as_ref()
-                .map(|e| e.value())
-                .filter(|(expires_at, _)| live(*expires_at, now))
-                .map(|(_, value)| value);
-            current == expected
-        };
-        if !matches {
-            // Nothing changed: dropping the transaction aborts it without a disk write.
-            return Ok(false);
-        }
-        let entry = new
-            .filter(|_| ttl != Some(Duration::ZERO))
-            .map(|value| (expiry(ttl, now), value));
-        put(&txn, tenant, key, entry, quota, now)?;
-        txn.commit().map_err(unavailable)?;
-        Ok(true)
+        self.guarded(|db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let matches = {
+                let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+                let current = entries.get((tenant, key)).map_err(unavailable)?;
+                let current = current
+                    .as_ref()
+                    .map(|e| e.value())
+                    .filter(|(expires_at, _)| live(*expires_at, now))
+                    .map(|(_, value)| value);
+                current == expected
+            };
+            if !matches {
+                // Nothing changed: dropping the transaction aborts it without a disk write.
+                return Ok(false);
+            }
+            let entry = new
+                .filter(|_| ttl != Some(Duration::ZERO))
+                .map(|value| (expiry(ttl, now), value));
+            put(&txn, tenant, key, entry, quota, now)?;
+            txn.commit().map_err(unavailable)?;
+            Ok(true)
+        })
     }
 
     pub fn usage(&self, tenant: &str) -> Result<Usage, StoreError> {
-        let txn = self.db.begin_read().map_err(unavailable)?;
-        let usage = txn.open_table(USAGE).map_err(unavailable)?;
-        Ok(usage
-            .get(tenant)
-            .map_err(unavailable)?
-            .map(|r| {
-                let (keys, bytes, _) = r.value();
-                Usage { keys, bytes }
-            })
-            .unwrap_or_default())
+        self.guarded(|db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let usage = txn.open_table(USAGE).map_err(unavailable)?;
+            Ok(usage
+                .get(tenant)
+                .map_err(unavailable)?
+                .map(|r| {
+                    let (keys, bytes, _) = r.value();
+                    Usage { keys, bytes }
+                })
+                .unwrap_or_default())
+        })
     }
 }
 
