@@ -30,11 +30,13 @@ pub struct TenantSpec<'a> {
 }
 
 impl Host {
-    /// Lays out `tenants` under a fresh directory and serves them.
+    /// Lays out `tenants` under a fresh directory and serves them. The directory is
+    /// this host's alone: tests running at once may each start a host of one name (the
+    /// cluster tests each have their node "a").
     pub fn start(name: &str, host_toml: &str, tenants: &[TenantSpec<'_>]) -> Host {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("e2e")
-            .join(format!("{name}-{}", std::process::id()));
+            .join(event_id(name));
         let _ = std::fs::remove_dir_all(&dir);
         Self::start_in(dir, host_toml, tenants)
     }
