@@ -8,6 +8,8 @@ mod support;
 mod admin;
 /// A plugin's own API (`/v1/tenants/{t}/api/...`): keys, limits, failures, headers.
 mod api;
+/// The plugin-API request path fuzzed over real HTTP (proptest).
+mod api_fuzz;
 /// Webhook authentication: Authorization header, source IP, sub-account.
 mod auth;
 /// Malformed, incomplete, oversized or misaddressed requests: a specific 4xx each.
@@ -38,6 +40,8 @@ mod scaffold;
 /// and both directions of a masked call (`tests/cases/simulate`), JSON, exit statuses,
 /// `--url`, a pseudo-terminal.
 mod simulate;
+/// A minute of mixed traffic with hot reloads: every answer as expected, flat.
+mod soak;
 /// The key-value contract against every backend: redb, memory, a real redis-server.
 mod store;
 /// A store that cannot write, injected and on a real full filesystem.

@@ -3,6 +3,8 @@
 //! - [`load`]: the benchmarks' load generator.
 //! - [`native_ivr`]: the IVR's decision made natively, the baseline the component is
 //!   measured against.
+//! - [`soak`]: mixed traffic against a host for a bounded time, with what must stay
+//!   flat measured as it runs.
 //!
 //! The tests themselves: `tests/runtime.rs` (the sandbox, in process), `e2e/` (a real
 //! host over HTTP), `benches/` (costs).
@@ -13,6 +15,7 @@ use callflow_sdk::{Context, Host, KvError, Level, Plugin, PluginError};
 use callflow_wire::{Callflow, Event};
 
 pub mod load;
+pub mod soak;
 
 /// Runs the IVR's own code natively on `event` with the tenant configuration `config`:
 /// no wasm, no conversions, an empty store and no logging. Errors when the IVR gives no

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{AppState, HttpError, bearer, read_body, tenant_or_404};
+use super::{AppState, HttpError, Params, bearer, read_body, tenant_or_404};
 use crate::config::TenantConfig;
 use crate::metrics::FAILURE_REASONS;
 use crate::runtime::LoadError;
@@ -148,7 +148,7 @@ async fn list_tenants(
 
 async fn status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
@@ -198,7 +198,7 @@ async fn status_json(state: &AppState, tenant: &Tenant) -> Value {
 
 async fn put_tenant(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, HttpError> {
@@ -231,7 +231,7 @@ async fn put_tenant(
 
 async fn delete_tenant(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     operator_only(authorize(&state, &headers, Some(&id))?)?;
@@ -318,7 +318,7 @@ async fn reload(state: &AppState, id: &str) -> Result<Arc<Tenant>, HttpError> {
 
 async fn list_versions(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
@@ -340,7 +340,7 @@ async fn list_versions(
 
 async fn upload(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, HttpError> {
@@ -429,7 +429,7 @@ fn upload_json(version: &Version, activated: bool, nodes: Option<Value>) -> Valu
 
 async fn activate(
     State(state): State<AppState>,
-    Path((id, digest)): Path<(String, String)>,
+    Params((id, digest)): Params<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
@@ -464,7 +464,7 @@ async fn activate_version(state: &AppState, id: &str, digest: &str) -> Result<Re
 
 async fn rollback(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
@@ -485,7 +485,7 @@ async fn rollback(
 
 async fn dry_run(
     State(state): State<AppState>,
-    Path((id, digest)): Path<(String, String)>,
+    Params((id, digest)): Params<(String, String)>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, HttpError> {

@@ -16,7 +16,7 @@
 //! credentials to the plugin.
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 use tracing::{Instrument, field::Empty, info_span, warn};
 
-use super::{AppState, HttpError, bearer, read_body, tenant_or_404};
+use super::{AppState, HttpError, Params, bearer, read_body, tenant_or_404};
 use crate::runtime::{ApiRequest, ApiResponse};
 use crate::tenant::{Refusal, Tenant};
 
@@ -62,7 +62,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 async fn serve(
     State(state): State<AppState>,
-    Path((tenant_id, _)): Path<(String, String)>,
+    Params((tenant_id, _)): Params<(String, String)>,
     request: Request,
 ) -> Result<Response, HttpError> {
     let prefix = format!("/v1/tenants/{tenant_id}/api");

@@ -111,6 +111,9 @@ pub enum HttpError {
     /// The host could not run the plugin.
     #[error("the host could not run the tenant's plugin ({reason}); retry shortly", reason = .0.reason())]
     HostUnavailable(PluginFailure),
+    /// The path cannot be read (a segment not UTF-8 once percent-decoded, say).
+    #[error("{0}")]
+    InvalidPath(String),
     /// The host's disk is full (or over its quota): nothing was changed.
     #[error("{0}: the host's disk is full; nothing was changed")]
     StorageFull(&'static str),
@@ -137,7 +140,7 @@ fn load_check(err: &LoadError) -> &'static str {
 }
 
 /// Every [`HttpError::code`], the label of `callflow_http_refusals_total`.
-pub const CODES: [&str; 37] = [
+pub const CODES: [&str; 38] = [
     "not_found",
     "unknown_tenant",
     "body_too_large",
@@ -173,6 +176,7 @@ pub const CODES: [&str; 37] = [
     "store_unavailable",
     "request_timeout",
     "storage_full",
+    "invalid_path",
     "too_many_connections",
     "other",
 ];
@@ -297,6 +301,7 @@ impl HttpError {
             Self::StoreUnavailable => "store_unavailable",
             Self::RequestTimeout(_) => "request_timeout",
             Self::StorageFull(_) => "storage_full",
+            Self::InvalidPath(_) => "invalid_path",
         }
     }
 
@@ -338,6 +343,7 @@ impl HttpError {
             Self::PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
         }
     }
 }

@@ -69,6 +69,27 @@ pub(crate) fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The path's parameters, or 400 `invalid_path` (say, a segment that is not UTF-8 once
+/// percent-decoded) in the host's JSON error rather than axum's plain text.
+#[derive(Debug)]
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = HttpError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, HttpError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(params)) => Ok(Params(params)),
+            Err(rejection) => Err(HttpError::InvalidPath(rejection.body_text())),
+        }
+    }
+}
+
 /// The tenant named in the path, or 404 `unknown_tenant`.
 fn tenant_or_404(state: &AppState, id: &str) -> Result<Arc<Tenant>, HttpError> {
     state

@@ -5,14 +5,14 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use subtle::ConstantTimeEq;
 use tracing::{Instrument, field::Empty, info_span};
 
-use super::{AppState, HttpError, read_body, tenant_or_404};
+use super::{AppState, HttpError, Params, read_body, tenant_or_404};
 use crate::tenant::Tenant;
 
 /// The webhook route, to be merged into the app.
@@ -22,7 +22,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 async fn voice_webhook(
     State(state): State<AppState>,
-    Path(tenant_id): Path<String>,
+    Params(tenant_id): Params<String>,
     request: Request,
 ) -> Result<Response, HttpError> {
     let span = info_span!(
