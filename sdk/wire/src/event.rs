@@ -702,7 +702,8 @@ impl RawPayload {
             .collect();
         legs.sort_by_key(|leg| leg.name.to_ascii_lowercase());
         Ok(SessionSummary {
-            event_id: self.event_id,
+            // An empty id is none: it would make every such event one delivery.
+            event_id: self.event_id.filter(|id| !id.is_empty()),
             session_id: required(self.session_id, "payload.sessionId")?,
             sub_account_id: required(self.sub_account_id, "payload.subAccountId")?,
             status: SessionStatus::parse(required(self.session_status, "payload.sessionStatus")?),
@@ -723,7 +724,8 @@ impl RawPayload {
 
     fn into_recording(self) -> Result<RecordingStatus, ParseError> {
         Ok(RecordingStatus {
-            event_id: self.event_id,
+            // An empty id is none: it would make every such event one delivery.
+            event_id: self.event_id.filter(|id| !id.is_empty()),
             session_id: required(self.session_id, "payload.sessionId")?,
             sub_account_id: self.sub_account_id,
             recording_id: required(self.recording_id, "payload.recordingId")?,
@@ -759,7 +761,8 @@ impl RawPayload {
             });
         }
         VirtualNumberUpdate {
-            event_id: self.event_id,
+            // An empty id is none: it would make every such event one delivery.
+            event_id: self.event_id.filter(|id| !id.is_empty()),
             sub_account_id: self.sub_account_id,
             numbers,
         }
