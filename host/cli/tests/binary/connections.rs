@@ -56,6 +56,45 @@ fn connect(addr: SocketAddr) -> TcpStream {
     TcpStream::connect(addr).expect("connect")
 }
 
+/// A keep-alive connection that has had one webhook answered, and then goes quiet.
+fn answered_once(addr: SocketAddr, n: usize) -> TcpStream {
+    let mut s = connect(addr);
+    let body = call_action(n);
+    s.write_all(
+        format!(
+            "POST /v1/tenants/ivr/webhooks/voice HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .expect("write");
+    s.write_all(&body).expect("write");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().expect("length"))
+                })
+                .expect("content-length");
+            if rest.len() >= length {
+                return s;
+            }
+        }
+    }
+}
+
 #[test]
 fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answered() {
     let root =
@@ -72,7 +111,7 @@ fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answe
     let host_toml = root.join("host.toml");
     std::fs::write(
         &host_toml,
-        "[server]\nhead_timeout_ms = 1000\nidle_timeout_ms = 1500\nbody_timeout_ms = 1000\nmax_connections = 600\n",
+        "[server]\nhead_timeout_ms = 2000\nidle_timeout_ms = 3000\nbody_timeout_ms = 2000\nmax_connections = 600\n",
     )
     .expect("host.toml");
     let server = Server::start_with(
@@ -93,9 +132,11 @@ fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answe
     assert_eq!(status, 200);
     let fds_at_rest = server.open_fds();
 
-    // 200 that send nothing, 150 that trickle their headers, 100 that trickle a body.
+    // 200 that send nothing, 50 kept alive after one answer, 150 that trickle their
+    // headers, 100 that trickle a body.
+    let kept: Vec<TcpStream> = (0..50).map(|n| answered_once(addr, 10_000 + n)).collect();
     let opened = Instant::now();
-    let idle: Vec<TcpStream> = (0..200).map(|_| connect(addr)).collect();
+    let idle: Vec<TcpStream> = (0..200).map(|_| connect(addr)).chain(kept).collect();
     let heads: Vec<TcpStream> = (0..150)
         .map(|_| {
             let mut s = connect(addr);
@@ -157,17 +198,20 @@ fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answe
         })
     };
 
-    // Not closed early: each is within its deadline at 0.5 s.
-    std::thread::sleep(Duration::from_millis(500).saturating_sub(opened.elapsed()));
-    let early = idle
-        .iter()
-        .chain(&heads)
-        .chain(&bodies)
-        .filter(|s| closed(s))
-        .count();
-    assert_eq!(early, 0, "connections closed before their deadline");
-    // All closed a second past the longest deadline (idle, 1.5 s).
-    std::thread::sleep(Duration::from_millis(2500).saturating_sub(opened.elapsed()));
+    // Not closed early: all are within their deadlines 1 s after the first was opened
+    // (on a machine so loaded that opening them took longer, this cannot be told).
+    if opened.elapsed() < Duration::from_millis(900) {
+        std::thread::sleep(Duration::from_millis(1000).saturating_sub(opened.elapsed()));
+        let early = idle
+            .iter()
+            .chain(&heads)
+            .chain(&bodies)
+            .filter(|s| closed(s))
+            .count();
+        assert_eq!(early, 0, "connections closed before their deadline");
+    }
+    // All closed 3 s past the longest deadline (idle, 3 s).
+    std::thread::sleep(Duration::from_millis(6000).saturating_sub(opened.elapsed()));
     let open_idle = idle.iter().filter(|s| !closed(s)).count();
     let open_heads = heads.iter().filter(|s| !closed(s)).count();
     let open_bodies = bodies.iter().filter(|s| !closed(s)).count();
@@ -177,7 +221,7 @@ fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answe
     assert_eq!(
         (open_idle, open_heads, open_bodies),
         (0, 0, 0),
-        "still open 2.5 s on (idle, trickled head, trickled body)"
+        "still open 6 s on (idle, trickled head, trickled body)"
     );
     // The server let go of them: back to what it held at rest (give or take the last
     // webhook's socket).
@@ -222,7 +266,7 @@ fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answe
     assert_eq!(count("request_timeout"), 250, "{metrics}");
     assert!(count("too_many_connections") >= 100, "{metrics}");
     eprintln!(
-        "450 stalled or trickling connections closed by their deadlines; {} webhooks meanwhile: p50 {p50:?}, max {max:?}; {refused} of 700 refused beyond a bound of 600",
+        "500 stalled, idle or trickling connections closed by their deadlines; {} webhooks meanwhile: p50 {p50:?}, max {max:?}; {refused} of 700 refused beyond a bound of 600",
         took.len()
     );
 }

@@ -55,6 +55,9 @@ struct Phase {
     since_ms: AtomicU64,
     /// Requests being handled.
     busy: AtomicU32,
+    /// Told when the last request in progress ends: the watchdog, which had nothing to
+    /// time while the connection was busy, times its idleness from then.
+    idle_again: tokio::sync::Notify,
 }
 
 impl Phase {
@@ -64,6 +67,7 @@ impl Phase {
             phase: AtomicU8::new(IDLE),
             since_ms: AtomicU64::new(0),
             busy: AtomicU32::new(0),
+            idle_again: tokio::sync::Notify::new(),
         }
     }
 
@@ -92,6 +96,8 @@ impl Phase {
         if self.busy.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.stamp();
             self.phase.store(IDLE, Ordering::Relaxed);
+            // A permit is kept if the watchdog is not waiting yet: no wake-up is lost.
+            self.idle_again.notify_one();
         }
     }
 
@@ -264,6 +270,7 @@ async fn connection(
         };
         tokio::select! {
             _served = conn.as_mut() => return,
+            () = phase.idle_again.notified(), if deadline.is_none() && !closing => {}
             changed = stopped.changed(), if !closing => {
                 if changed.is_err() || *stopped.borrow() {
                     closing = true;
