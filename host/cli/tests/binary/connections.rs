@@ -9,33 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, request};
+use crate::support::{Server, call_action, request};
 
 const IVR_TOML: &str = "sub_accounts = [\"*\"]\n[config]\nvirtual_number = \"+6512345678\"\nrepresentative_number = \"+6587654321\"\n";
-
-fn call_action(n: usize) -> Vec<u8> {
-    serde_json::json!({
-        "namespace": "VOICE",
-        "eventType": "CALL_ACTION",
-        "payload": {
-            "eventId": format!("conn-{n}"),
-            "callId": format!("c-{n}"),
-            "sessionId": format!("s-{n}"),
-            "subAccountId": "8x8_test",
-            "callStatus": "CALL_RECEIVED",
-            "callDirection": "INBOUND",
-            "callType": "PSTN",
-            "source": "+6591178965",
-            "destination": "+6568332048",
-            "sourceFormat": "MSISDN",
-            "destinationFormat": "MSISDN",
-            "callDuration": 0,
-            "timestamp": "2026-01-06T10:17:19.375Z",
-        },
-    })
-    .to_string()
-    .into_bytes()
-}
 
 /// Whether the server has closed `stream` (a read finds the end, or a reset).
 fn closed(mut stream: &TcpStream) -> bool {
@@ -59,7 +35,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 /// A keep-alive connection that has had one webhook answered, and then goes quiet.
 fn answered_once(addr: SocketAddr, n: usize) -> TcpStream {
     let mut s = connect(addr);
-    let body = call_action(n);
+    let body = call_action("conn", n);
     s.write_all(
         format!(
             "POST /v1/tenants/ivr/webhooks/voice HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -127,7 +103,7 @@ fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answe
         "POST",
         "/v1/tenants/ivr/webhooks/voice",
         &[("Content-Type", "application/json")],
-        &call_action(0),
+        &call_action("conn", 0),
     );
     assert_eq!(status, 200);
     let fds_at_rest = server.open_fds();
@@ -186,7 +162,7 @@ fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answe
                     "POST",
                     "/v1/tenants/ivr/webhooks/voice",
                     &[("Content-Type", "application/json")],
-                    &call_action(n),
+                    &call_action("conn", n),
                 );
                 assert_eq!(status, 200, "{answer}");
                 assert_eq!(answer["clientActionId"], "main_menu", "{answer}");

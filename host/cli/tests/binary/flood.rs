@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Server, request};
+use crate::support::{Server, call_action, request};
 
 /// How long the flood lasts.
 const FLOOD: Duration = Duration::from_secs(3);
@@ -35,30 +35,6 @@ const BAD: &[(&str, &str, &str, &[u8])] = &[
         b"hello",
     ),
 ];
-
-fn call_action(n: usize) -> Vec<u8> {
-    serde_json::json!({
-        "namespace": "VOICE",
-        "eventType": "CALL_ACTION",
-        "payload": {
-            "eventId": format!("flood-{n}"),
-            "callId": format!("c-{n}"),
-            "sessionId": format!("s-{n}"),
-            "subAccountId": "8x8_test",
-            "callStatus": "CALL_RECEIVED",
-            "callDirection": "INBOUND",
-            "callType": "PSTN",
-            "source": "+6591178965",
-            "destination": "+6568332048",
-            "sourceFormat": "MSISDN",
-            "destinationFormat": "MSISDN",
-            "callDuration": 0,
-            "timestamp": "2026-01-06T10:17:19.375Z",
-        },
-    })
-    .to_string()
-    .into_bytes()
-}
 
 /// The JSON log lines, parsed.
 fn lines(log: &str) -> Vec<Value> {
@@ -121,7 +97,7 @@ fn a_flood_of_bad_requests_and_chatty_events_leaves_a_bounded_log_and_every_requ
                     "POST",
                     "/v1/tenants/chatty/webhooks/voice",
                     &[("Content-Type", "application/json")],
-                    &call_action(usize::try_from(answered).expect("small")),
+                    &call_action("flood", usize::try_from(answered).expect("small")),
                 );
                 assert_eq!(status, 200, "{answer}");
                 answered += 1;

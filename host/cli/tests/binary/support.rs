@@ -210,3 +210,28 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A call action as 8x8 posts it: a new call, event `{tag}-{n}` in a session of its own.
+pub fn call_action(tag: &str, n: usize) -> Vec<u8> {
+    serde_json::json!({
+        "namespace": "VOICE",
+        "eventType": "CALL_ACTION",
+        "payload": {
+            "eventId": format!("{tag}-{n}"),
+            "callId": format!("c-{n}"),
+            "sessionId": format!("s-{n}"),
+            "subAccountId": "8x8_test",
+            "callStatus": "CALL_RECEIVED",
+            "callDirection": "INBOUND",
+            "callType": "PSTN",
+            "source": "+6591178965",
+            "destination": "+6568332048",
+            "sourceFormat": "MSISDN",
+            "destinationFormat": "MSISDN",
+            "callDuration": 0,
+            "timestamp": "2026-01-06T10:17:19.375Z",
+        },
+    })
+    .to_string()
+    .into_bytes()
+}
