@@ -7,6 +7,12 @@
 //! - bad input sprinkled in (malformed JSON, an unknown tenant, a wrong API key);
 //! - a new IVR version uploaded and activated every `reload_every`.
 //!
+//! Number masking keeps a released booking's record and call log for its
+//! `retention_seconds` (7 days by default: about three keys a booking). At the soak's
+//! 50-odd bookings a second that fills the default 100,000-key quota in about ten
+//! minutes, so the soak's tenant keeps them a minute, as an operator with that traffic
+//! would; their expiry is then reclaimed under the quota as the run goes.
+//!
 //! It prints a table, a row per tenth of the run: requests, p50/p99 latency, the
 //! process's resident memory and open descriptors (the host and this load generator
 //! share the process: the generator's part is fixed), then the counts by kind. Used by
@@ -110,7 +116,7 @@ pub fn run(
         (
             "rides",
             masking_wasm,
-            format!("sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{key_sha}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\n[config]\npool = \"+6568001001=vn-1,+6568001002=vn-2,+6568001003=vn-3,+6568001004=vn-4\"\n"),
+            format!("sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{key_sha}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\n[config]\npool = \"+6568001001=vn-1,+6568001002=vn-2,+6568001003=vn-3,+6568001004=vn-4\"\nretention_seconds = \"60\"\n"),
         ),
     ] {
         let t = tenants.join(id);

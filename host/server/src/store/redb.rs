@@ -91,7 +91,9 @@ impl RedbStore {
                 )),
             }
         };
-        if result.is_err() {
+        // Only a failure of the store itself can have broken it; a refusal (a quota, a
+        // size) must not cost a probe's commit.
+        if let Err(StoreError::Unavailable(_)) = &result {
             self.reopen_if_broken();
         }
         result
@@ -241,6 +243,23 @@ fn reclaim(txn: &WriteTransaction, tenant: &str, now: u64) -> Result<Row, StoreE
 
 /// Within `txn`: replaces (or with `new: None` removes) the entry `(tenant, key)` and
 /// keeps the tenant's usage, refusing a write that would take it past `quota`.
+/// A write [`put`] refused. When `reclaimed`, it first removed the tenant's expired
+/// entries, and that stands: commit the transaction, so that the next refusal does not
+/// scan them again.
+struct Refused {
+    error: StoreError,
+    reclaimed: bool,
+}
+
+impl From<StoreError> for Refused {
+    fn from(error: StoreError) -> Self {
+        Refused {
+            error,
+            reclaimed: false,
+        }
+    }
+}
+
 fn put(
     txn: &WriteTransaction,
     tenant: &str,
@@ -248,7 +267,7 @@ fn put(
     new: Option<(u64, &[u8])>,
     quota: Quota,
     now: u64,
-) -> Result<(), StoreError> {
+) -> Result<(), Refused> {
     let old_size = |txn: &WriteTransaction| -> Result<Option<u64>, StoreError> {
         let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
         let old = entries.get((tenant, key)).map_err(unavailable)?;
@@ -264,11 +283,17 @@ fn put(
         // Expired entries may still count: reclaim them (only when one has expired)
         // before refusing.
         if row.earliest == 0 || row.earliest > now {
-            return Err(refused);
+            return Err(refused.into());
         }
         row = reclaim(txn, tenant, now)?;
+        write_row(txn, tenant, row.usage, row.earliest)?;
         old = old_size(txn)?;
-        quota.admits(row.usage, after(row, old))?;
+        if let Err(error) = quota.admits(row.usage, after(row, old)) {
+            return Err(Refused {
+                error,
+                reclaimed: true,
+            });
+        }
     }
     let usage = after(row, old);
     let mut earliest = row.earliest;
@@ -288,6 +313,17 @@ fn put(
             }
         }
     }
+    write_row(txn, tenant, usage, earliest)?;
+    Ok(())
+}
+
+/// Writes a tenant's usage row (removed when it keeps nothing).
+fn write_row(
+    txn: &WriteTransaction,
+    tenant: &str,
+    usage: Usage,
+    earliest: u64,
+) -> Result<(), StoreError> {
     let mut table = txn.open_table(USAGE).map_err(unavailable)?;
     if usage.keys == 0 {
         table.remove(tenant).map_err(unavailable)?;
@@ -297,6 +333,27 @@ fn put(
             .map_err(unavailable)?;
     }
     Ok(())
+}
+
+/// Runs `put` in `txn` and commits it; a refusal is an error, after committing what it
+/// reclaimed.
+fn put_and_commit(
+    txn: WriteTransaction,
+    tenant: &str,
+    key: &str,
+    new: Option<(u64, &[u8])>,
+    quota: Quota,
+    now: u64,
+) -> Result<(), StoreError> {
+    match put(&txn, tenant, key, new, quota, now) {
+        Ok(()) => txn.commit().map_err(unavailable),
+        Err(Refused { error, reclaimed }) => {
+            if reclaimed {
+                txn.commit().map_err(unavailable)?;
+            }
+            Err(error)
+        }
+    }
 }
 
 /// The blocking forms of [`KvStore`]'s methods: each returns when its transaction has
@@ -328,8 +385,7 @@ impl RedbStore {
         self.guarded(|db| {
             let txn = db.begin_write().map_err(unavailable)?;
             let entry = (ttl != Some(Duration::ZERO)).then(|| (expiry(ttl, now), value));
-            put(&txn, tenant, key, entry, quota, now)?;
-            txn.commit().map_err(unavailable)
+            put_and_commit(txn, tenant, key, entry, quota, now)
         })
     }
 
@@ -346,8 +402,7 @@ impl RedbStore {
                     Some(old) => live(old.value().0, now),
                 }
             };
-            put(&txn, tenant, key, None, Quota::UNLIMITED, now)?;
-            txn.commit().map_err(unavailable)?;
+            put_and_commit(txn, tenant, key, None, Quota::UNLIMITED, now)?;
             Ok(existed)
         })
     }
@@ -384,8 +439,7 @@ impl RedbStore {
             let entry = new
                 .filter(|_| ttl != Some(Duration::ZERO))
                 .map(|value| (expiry(ttl, now), value));
-            put(&txn, tenant, key, entry, quota, now)?;
-            txn.commit().map_err(unavailable)?;
+            put_and_commit(txn, tenant, key, entry, quota, now)?;
             Ok(true)
         })
     }
@@ -622,6 +676,34 @@ mod tests {
             s.usage("acme").expect("usage"),
             Usage { keys: 3, bytes: 10 }
         );
+    }
+
+    #[test]
+    fn what_a_refused_write_reclaimed_stays_reclaimed() {
+        let (_dir, s) = store();
+        let one = Quota {
+            keys: 1,
+            bytes: u64::MAX,
+        };
+        s.set(
+            "t",
+            "lease",
+            b"v",
+            Some(Duration::from_millis(30)),
+            Quota::UNLIMITED,
+        )
+        .expect("set");
+        s.set("t", "kept", b"v", None, Quota::UNLIMITED)
+            .expect("set");
+        std::thread::sleep(Duration::from_millis(60));
+        // Still one key too many once the lease is gone: refused, but the lease's
+        // removal is committed, so the next refusal need not scan for it again.
+        assert!(matches!(
+            s.set("t", "third", b"v", None, one),
+            Err(StoreError::QuotaExceeded { .. })
+        ));
+        assert_eq!(s.len().expect("len"), 1);
+        assert_eq!(s.usage("t").expect("usage"), Usage { keys: 1, bytes: 5 });
     }
 
     #[test]
