@@ -73,6 +73,7 @@ fn answered_once(addr: SocketAddr, n: usize) -> TcpStream {
 
 #[test]
 fn stalled_and_trickling_connections_are_closed_in_time_while_webhooks_are_answered() {
+    let _heavy = crate::support::heavy();
     let root =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("connections-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);

@@ -52,6 +52,7 @@ fn metric(metrics: &str, name_and_labels: &str) -> u64 {
 
 #[test]
 fn a_flood_of_bad_requests_and_chatty_events_leaves_a_bounded_log_and_every_request_counted() {
+    let _heavy = crate::support::heavy();
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("flood-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let tenant = root.join("tenants").join("chatty");

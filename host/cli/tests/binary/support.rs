@@ -235,3 +235,11 @@ pub fn call_action(tag: &str, n: usize) -> Vec<u8> {
     .to_string()
     .into_bytes()
 }
+
+/// Held by the tests that load the machine (a flood, hundreds of connections, three
+/// nodes under load): they run one at a time, so that one's flood does not starve
+/// another's plugins past their deadlines.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
