@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callflow_server::Server;
 use callflow_server::config::{Overrides, ServerConfig};
 use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
 use callflow_tests::load::{self, Report, Target};
@@ -65,29 +64,17 @@ fn main() {
         std::fs::copy(wasm, dir.join("plugin.wasm")).expect("copy");
         std::fs::write(dir.join("tenant.toml"), toml).expect("toml");
     }
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("server runtime");
-    let addr = server.block_on(async {
-        let config = ServerConfig::load(
-            None,
-            Overrides {
-                data_dir: Some(data.clone()),
-                tenants_dir: Some(data.join("tenants")),
-                watch: Some(false),
-                ..Overrides::default()
-            },
-        )
-        .expect("config");
-        let server = Server::new(config).expect("server");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(server.run(listener, std::future::pending()));
-        addr
-    });
+    let config = ServerConfig::load(
+        None,
+        Overrides {
+            data_dir: Some(data.clone()),
+            tenants_dir: Some(data.join("tenants")),
+            watch: Some(false),
+            ..Overrides::default()
+        },
+    )
+    .expect("config");
+    let (server, addr) = callflow_tests::serve(config);
     let duration = Duration::from_secs(seconds);
     // The calm tenant's callers arrive at a steady 2,000 calls a second (4 connections,
     // one request each per 2 ms); the noisy tenant floods as fast as the host answers.

@@ -10,12 +10,36 @@
 //! host over HTTP), `benches/` (costs).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use callflow_sdk::{Context, Host, KvError, Level, Plugin, PluginError};
+use callflow_server::Server;
+use callflow_server::config::ServerConfig;
 use callflow_wire::{Callflow, Event};
 
 pub mod load;
 pub mod soak;
+
+/// A host in this process on a loopback port of its own, on a runtime of its own (two
+/// workers, as on these machines): the runtime (dropping it stops the host) and the
+/// address.
+pub fn serve(config: ServerConfig) -> (tokio::runtime::Runtime, SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let addr = runtime.block_on(async {
+        let server = Server::new(config).expect("server");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(server.run(listener, std::future::pending()));
+        addr
+    });
+    (runtime, addr)
+}
 
 /// Runs the IVR's own code natively on `event` with the tenant configuration `config`:
 /// no wasm, no conversions, an empty store and no logging. Errors when the IVR gives no

@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use callflow_server::Server;
 use callflow_server::config::{Overrides, ServerConfig};
 use serde_json::{Value, json};
 
@@ -124,31 +123,18 @@ pub fn run(
         std::fs::write(t.join("tenant.toml"), toml).expect("toml");
         std::fs::copy(wasm, t.join("plugin.wasm")).expect("plugin");
     }
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("server runtime");
-    let addr = server.block_on(async {
-        let config = ServerConfig::load(
-            None,
-            Overrides {
-                data_dir: Some(dir.join("data")),
-                tenants_dir: Some(tenants.clone()),
-                watch: Some(false),
-                admin_token: Some(OPERATOR.to_owned()),
-                ..Overrides::default()
-            },
-        )
-        .expect("config");
-        let server = Server::new(config).expect("server");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(server.run(listener, std::future::pending()));
-        addr
-    });
+    let config = ServerConfig::load(
+        None,
+        Overrides {
+            data_dir: Some(dir.join("data")),
+            tenants_dir: Some(tenants.clone()),
+            watch: Some(false),
+            admin_token: Some(OPERATOR.to_owned()),
+            ..Overrides::default()
+        },
+    )
+    .expect("config");
+    let (server, addr) = crate::serve(config);
     let ivr = std::fs::read(ivr_wasm).expect("ivr");
     let load = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

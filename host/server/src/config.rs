@@ -21,7 +21,7 @@ use callflow_wire::{Callflow, Say};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::runtime::{DEFAULT_MAX_MEMORY_BYTES, Limits, PoolTuning, RuntimeConfig};
+use crate::runtime::{CompileLimits, DEFAULT_MAX_MEMORY_BYTES, Limits, PoolTuning, RuntimeConfig};
 use crate::store::Quota;
 
 /// The file in a tenant's folder that configures it.
@@ -152,6 +152,14 @@ struct RawRuntime {
     table_keep_resident_kib: Option<u64>,
     /// Reset only the pages an event dirtied (Linux 6.7+).
     pagemap_scan: Option<bool>,
+    /// Threads that compile plugins, apart from serving.
+    compile_threads: Option<u32>,
+    /// Their `nice` on Linux: 0 (serving's) to 19 (the lowest).
+    compile_nice: Option<i32>,
+    /// Compiles the host may have waiting or running; an upload beyond is refused (429).
+    compile_queue: Option<u32>,
+    /// Compiles one tenant may have waiting or running.
+    compile_queue_per_tenant: Option<u32>,
 }
 
 /// What flags and environment variables set, over the file's values.
@@ -452,7 +460,33 @@ fn runtime_config(
         }
     };
     let kib = |v: u64| usize::try_from(v << 10).unwrap_or(usize::MAX);
+    let count = |field: &str, value: Option<u32>, default: usize| {
+        positive(field, value.map(u64::from))
+            .map(|v| v.map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX)))
+    };
+    let nice = match raw.compile_nice {
+        Some(n) if !(0..=19).contains(&n) => {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                field: "runtime.compile_nice".into(),
+                message: "a nice value from 0 (serving's priority) to 19 (the lowest)".into(),
+            });
+        }
+        Some(n) => n,
+        None => base.compile.nice,
+    };
+    let compile = CompileLimits {
+        threads: count("compile_threads", raw.compile_threads, base.compile.threads)?,
+        nice,
+        per_owner: count(
+            "compile_queue_per_tenant",
+            raw.compile_queue_per_tenant,
+            base.compile.per_owner,
+        )?,
+        total: count("compile_queue", raw.compile_queue, base.compile.total)?,
+    };
     Ok(RuntimeConfig {
+        compile,
         cache_dir: None,
         max_instances: positive("max_instances", raw.max_instances.map(u64::from))?
             .map_or(base.max_instances, |n| u32::try_from(n).unwrap_or(u32::MAX)),
@@ -1074,6 +1108,33 @@ mod tests {
         assert_eq!(c.runtime.max_memory_bytes, 256 << 20);
         let c = server("", with_tenants()).expect("valid");
         assert_eq!(c.runtime.max_memory_bytes, DEFAULT_MAX_MEMORY_BYTES);
+    }
+
+    #[test]
+    fn compiling_is_bounded_as_configured_and_nonsense_is_refused() {
+        let c = server(
+            "[runtime]\ncompile_threads = 3\ncompile_nice = 0\ncompile_queue = 5\ncompile_queue_per_tenant = 1\n",
+            with_tenants(),
+        )
+        .expect("valid");
+        let want = CompileLimits {
+            threads: 3,
+            nice: 0,
+            per_owner: 1,
+            total: 5,
+        };
+        assert_eq!(c.runtime.compile, want);
+        let c = server("", with_tenants()).expect("valid");
+        assert_eq!(c.runtime.compile, CompileLimits::default());
+        for (toml, field) in [
+            ("compile_threads = 0", "runtime.compile_threads"),
+            ("compile_queue = 0", "runtime.compile_queue"),
+            ("compile_nice = 20", "runtime.compile_nice"),
+            ("compile_nice = -5", "runtime.compile_nice"),
+        ] {
+            let err = server(&format!("[runtime]\n{toml}\n"), with_tenants()).expect_err(toml);
+            assert!(err.to_string().contains(field), "{toml}: {err}");
+        }
     }
 
     #[test]

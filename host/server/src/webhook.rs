@@ -178,7 +178,8 @@ async fn pinned_in_cluster(
     let runtime = Arc::clone(registry.runtime());
     let path = registry.repo().version_path(&tenant.id, &digest);
     let version = digest.clone();
-    match tokio::task::spawn_blocking(move || runtime.load_version(&version, &path)).await {
+    match tokio::task::spawn_blocking(move || runtime.load_version_for_call(&version, &path)).await
+    {
         Ok(Ok(plugin)) => Ok(plugin),
         failed => {
             // The mirror is behind (it gets the version within a poll): the call goes on

@@ -104,6 +104,10 @@ fn host_toml() -> impl Strategy<Value = String> {
                 "max_plugin_kib",
                 "epoch_tick_us",
                 "pagemap_scan",
+                "compile_threads",
+                "compile_nice",
+                "compile_queue",
+                "compile_queue_per_tenant",
             ],
         )),
         proptest::option::of(section("defaults", LIMIT_KEYS)),
@@ -169,6 +173,9 @@ proptest! {
                 prop_assert!(d.sandbox.kv_quota.bytes <= m.sandbox.kv_quota.bytes);
                 prop_assert!(d.fuel_per_second <= m.fuel_per_second);
                 prop_assert!(config.connections.max > 0);
+                let compile = config.runtime.compile;
+                prop_assert!(compile.threads > 0 && compile.total > 0 && compile.per_owner > 0);
+                prop_assert!((0..=19).contains(&compile.nice));
             }
             Err(err) => prop_assert!(names_the_file(&err, "host.toml"), "{err}"),
         }

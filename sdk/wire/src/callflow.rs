@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// The answer to a call action: `{"clientActionId": ..., "callflow": [...]}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Callflow {
     /// Echoed back by 8x8 in the next call action: where the caller is in the flow.
@@ -32,6 +33,7 @@ pub struct Callflow {
 
 /// One step of a callflow: `{"action": "...", "params": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "action", content = "params", rename_all = "camelCase")]
 pub enum Action {
     /// Bridge the caller to another party.
@@ -61,6 +63,7 @@ impl Action {
 
 /// `makeCall`: connect the caller to `destination`, showing `source`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MakeCall {
     /// The number shown to the other party: one of the sub-account's virtual numbers.
@@ -74,6 +77,7 @@ pub struct MakeCall {
 
 /// `say`: text to speech.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Say {
     /// What to say.
@@ -94,6 +98,7 @@ pub struct Say {
 
 /// `sayAndCapture`: a prompt, then the caller's digits in the next call action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SayAndCapture {
     /// The prompt.
@@ -135,6 +140,7 @@ pub struct SayAndCapture {
 
 /// `playFile`: play an audio file into the call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlayFile {
     /// Public http(s) URL of an `.mp3` or `.wav` file.

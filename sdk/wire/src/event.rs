@@ -6,7 +6,7 @@
 //! are kept verbatim (`Other`). Missing required fields are errors that name the field.
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer};
+use serde::de::Deserializer;
 
 use crate::number::normalize;
 
@@ -63,6 +63,26 @@ impl EventKind {
 
     fn from_event_type(s: &str) -> Option<Self> {
         EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The `payload` fields a webhook of this kind must carry, non-empty: without one
+    /// the body is refused with [`ParseError::MissingField`] naming it. Every other field
+    /// is optional.
+    pub fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            EventKind::CallAction | EventKind::CallStatus => &[
+                "eventId",
+                "callId",
+                "sessionId",
+                "subAccountId",
+                "callStatus",
+                "source",
+                "destination",
+            ],
+            EventKind::SessionSummary => &["sessionId", "subAccountId", "sessionStatus"],
+            EventKind::RecordingStatus => &["sessionId", "recordingId", "status"],
+            EventKind::VirtualNumberUpdate => &[],
+        }
     }
 }
 
@@ -501,14 +521,14 @@ impl ParseError {
 
 /// Parses one webhook body.
 pub fn parse_webhook(body: &[u8]) -> Result<Event, ParseError> {
-    let raw: RawWebhook =
+    let Object(raw): Object<RawWebhook> =
         serde_json::from_slice(body).map_err(|e| ParseError::Malformed(e.to_string()))?;
     let event_type = raw
         .event_type
         .ok_or(ParseError::MissingField("eventType"))?;
     let kind =
         EventKind::from_event_type(&event_type).ok_or(ParseError::UnknownEventType(event_type))?;
-    let payload = raw.payload.ok_or(ParseError::MissingField("payload"))?;
+    let Object(payload) = raw.payload.ok_or(ParseError::MissingField("payload"))?;
     Ok(match kind {
         EventKind::CallAction => Event::CallAction(CallAction {
             client_action_id: payload.client_action_id.clone().filter(|s| !s.is_empty()),
@@ -526,14 +546,54 @@ pub fn parse_webhook(body: &[u8]) -> Result<Event, ParseError> {
 #[serde(rename_all = "camelCase")]
 struct RawWebhook {
     event_type: Option<String>,
-    payload: Option<RawPayload>,
+    payload: Option<Object<RawPayload>>,
+}
+
+/// A `T` that must be written as a JSON object. serde's derived structs also take an
+/// array of their fields' values in order (`"payload": [null, "abc"]`), which no
+/// webhook is, and which would make the documented schema a lie.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Fields(std::marker::PhantomData))
+            .map(Object)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Object<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
 }
 
 /// Every payload field of every webhook kind, all optional: which are required depends on
 /// `eventType`, checked after parsing so that the error names the field.
 #[derive(Deserialize, Default)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "WebhookPayload")
+)]
 #[serde(rename_all = "camelCase", default)]
-struct RawPayload {
+pub(crate) struct RawPayload {
     event_id: Option<String>,
     call_id: Option<String>,
     session_id: Option<String>,
@@ -542,22 +602,42 @@ struct RawPayload {
     call_direction: Option<String>,
     call_type: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::lenient_string")
+    )]
     source: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::lenient_string")
+    )]
     destination: Option<String>,
     source_country_code: Option<String>,
     destination_country_code: Option<String>,
     source_ref_id: Option<String>,
     destination_ref_id: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::lenient_number")
+    )]
     call_duration: Option<u32>,
     #[serde(deserialize_with = "lenient_u32")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::lenient_number")
+    )]
     sip_code: Option<u32>,
     #[serde(alias = "Timestamp")]
     timestamp: Option<String>,
     client_action_id: Option<String>,
     event_data: Option<RawEventData>,
     #[serde(deserialize_with = "lenient_string")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::lenient_string")
+    )]
     dtmf: Option<String>,
     // Session summary.
     session_status: Option<String>,
@@ -565,18 +645,26 @@ struct RawPayload {
     end_time: Option<String>,
     last_action: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::lenient_number")
+    )]
     call_count: Option<u32>,
     client_request_id: Option<String>,
-    error_details: Option<RawErrorDetails>,
+    error_details: Option<Object<RawErrorDetails>>,
     details: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     // Recording status.
     recording_id: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::lenient_number")
+    )]
     duration_seconds: Option<u32>,
     file_path: Option<String>,
     status: Option<String>,
     // Virtual-number update.
-    virtual_numbers: Option<Vec<RawVirtualNumber>>,
+    virtual_numbers: Option<Vec<Object<RawVirtualNumber>>>,
     msisdn: Option<String>,
     virtual_number: Option<String>,
     operational_status: Option<String>,
@@ -585,11 +673,20 @@ struct RawPayload {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "CapturedDigits")
+)]
 #[serde(untagged)]
 enum RawEventData {
     Digits(String),
     Object {
         #[serde(default, deserialize_with = "lenient_string")]
+        #[cfg_attr(
+            feature = "schema",
+            schemars(schema_with = "crate::schema::lenient_string")
+        )]
         dtmf: Option<String>,
     },
     // Any other shape means nothing usable was captured; it must not fail the webhook.
@@ -597,9 +694,18 @@ enum RawEventData {
 }
 
 #[derive(Deserialize, Default)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "SessionErrorDetails")
+)]
 #[serde(rename_all = "camelCase", default)]
 struct RawErrorDetails {
     #[serde(deserialize_with = "lenient_i32")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::lenient_number")
+    )]
     error_code: Option<i32>,
     error_msg: Option<String>,
 }
@@ -639,6 +745,11 @@ struct RawQuality {
 }
 
 #[derive(Deserialize, Default)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "VirtualNumberEntry")
+)]
 #[serde(rename_all = "camelCase", default)]
 struct RawVirtualNumber {
     #[serde(alias = "virtualNumber", alias = "number")]
@@ -714,7 +825,7 @@ impl RawPayload {
                 .call_count
                 .unwrap_or(u32::try_from(legs.len()).unwrap_or(u32::MAX)),
             client_request_id: self.client_request_id,
-            error: self.error_details.map(|e| ErrorDetails {
+            error: self.error_details.map(|Object(e)| ErrorDetails {
                 code: e.error_code.unwrap_or(0),
                 message: e.error_msg.unwrap_or_default(),
             }),
@@ -740,7 +851,7 @@ impl RawPayload {
             .virtual_numbers
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|n| {
+            .filter_map(|Object(n)| {
                 Some(VirtualNumber {
                     number: normalize(&n.msisdn?),
                     ref_id: n.reference_id,
@@ -803,17 +914,21 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
         Str(String),
         U(u64),
         I(i64),
+        F(f64),
     }
     Ok(Option::<S>::deserialize(d)?.map(|s| match s {
         S::Str(s) => s,
         S::U(n) => n.to_string(),
         S::I(n) => n.to_string(),
+        S::F(n) => n.to_string(),
     }))
 }
 
 macro_rules! lenient_number {
     ($name:ident, $ty:ty) => {
-        /// A number, or a string holding one.
+        /// A number, or a string holding one. Out-of-range values saturate; a string that
+        /// holds no number is read as absent: these fields only describe the call, and a
+        /// call must not go unanswered over one of them.
         fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$ty>, D::Error> {
             #[derive(Deserialize)]
             #[serde(untagged)]
@@ -822,23 +937,27 @@ macro_rules! lenient_number {
                 Float(f64),
                 Str(String),
             }
-            match Option::<N>::deserialize(d)? {
-                None => Ok(None),
-                Some(N::Num(n)) => Ok(Some(n)),
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    trivial_numeric_casts,
-                    reason = "8x8 may send whole numbers as floats; out-of-range values saturate"
-                )]
-                Some(N::Float(f)) => Ok(Some(f as $ty)),
-                Some(N::Str(s)) if s.trim().is_empty() => Ok(None),
-                Some(N::Str(s)) => s
-                    .trim()
-                    .parse::<$ty>()
-                    .map(Some)
-                    .map_err(|_| de::Error::custom(format!("expected a number, got {s:?}"))),
-            }
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                trivial_numeric_casts,
+                reason = "8x8 may send whole numbers as floats; out-of-range values saturate"
+            )]
+            let saturate = |f: f64| f as $ty;
+            Ok(match Option::<N>::deserialize(d)? {
+                None => None,
+                Some(N::Num(n)) => Some(n),
+                Some(N::Float(f)) => Some(saturate(f)),
+                Some(N::Str(s)) => {
+                    let s = s.trim();
+                    s.parse::<$ty>().ok().or_else(|| {
+                        s.parse::<f64>()
+                            .ok()
+                            .filter(|f| f.is_finite())
+                            .map(saturate)
+                    })
+                }
+            })
         }
     };
 }
@@ -849,6 +968,80 @@ lenient_number!(lenient_f64, f64);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A payload with every field any kind requires, each non-empty.
+    fn full_payload() -> serde_json::Map<String, serde_json::Value> {
+        let mut payload = serde_json::Map::new();
+        for kind in EventKind::ALL {
+            for field in kind.required_fields() {
+                payload.insert((*field).to_owned(), "x-1".into());
+            }
+        }
+        payload
+    }
+
+    #[test]
+    fn the_required_fields_are_exactly_those_the_parser_refuses_to_go_without() {
+        for kind in EventKind::ALL {
+            let full = full_payload();
+            let body = |payload: &serde_json::Map<String, serde_json::Value>| {
+                serde_json::json!({ "eventType": kind.as_str(), "payload": payload }).to_string()
+            };
+            assert!(parse_webhook(body(&full).as_bytes()).is_ok(), "{kind:?}");
+            for field in full.keys() {
+                let required = kind.required_fields().contains(&field.as_str());
+                for gone in [serde_json::Value::Null, "".into()] {
+                    let mut payload = full.clone();
+                    payload.insert(field.clone(), gone.clone());
+                    let parsed = parse_webhook(body(&payload).as_bytes());
+                    let wanted = format!("payload.{field}");
+                    match parsed {
+                        Err(ParseError::MissingField(f)) => {
+                            assert!(required && f == wanted, "{kind:?} {field}={gone}: {f}")
+                        }
+                        Err(other) => panic!("{kind:?} {field}={gone}: {other}"),
+                        Ok(_) => assert!(!required, "{kind:?} went without {field}={gone}"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn objects_must_be_objects_not_arrays_of_their_fields() {
+        for body in [
+            r#"["VIRTUAL_NUMBER_UPDATE", {}]"#,
+            r#"{"eventType":"VIRTUAL_NUMBER_UPDATE","payload":[null, null]}"#,
+            r#"{"eventType":"VIRTUAL_NUMBER_UPDATE","payload":{"virtualNumbers":[["+6512345678"]]}}"#,
+            r#"{"eventType":"SESSION_SUMMARY","payload":{"sessionId":"s","subAccountId":"a","sessionStatus":"ERROR","errorDetails":[1,"x"]}}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_webhook(body.as_bytes()),
+                    Err(ParseError::Malformed(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_number_field_holding_text_that_is_no_number_is_absent_not_an_error() {
+        let body = CALL_ACTION.replace(r#""callDuration":"0""#, r#""callDuration":"soon""#);
+        let Event::CallAction(action) = parse_webhook(body.as_bytes()).expect("parses") else {
+            panic!("not a call action");
+        };
+        assert_eq!(action.call.call_duration, 0);
+        let body = CALL_ACTION.replace(r#""sipCode":200"#, r#""sipCode":"1e12""#);
+        let Event::CallAction(action) = parse_webhook(body.as_bytes()).expect("parses") else {
+            panic!("not a call action");
+        };
+        assert_eq!(
+            action.call.sip_code,
+            Some(u32::MAX),
+            "out of range saturates"
+        );
+    }
 
     const CALL_ACTION: &str = r#"{
         "namespace":"VOICE","eventType":"CALL_ACTION","description":"Action request of a call",
@@ -923,7 +1116,11 @@ mod tests {
             Err(ParseError::Malformed(_))
         ));
         assert!(matches!(
-            parse_webhook(br#"{"eventType":"CALL_STATUS","payload":{"callDuration":"abc"}}"#),
+            parse_webhook(br#"{"eventType":"CALL_STATUS","payload":{"callDuration":true}}"#),
+            Err(ParseError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_webhook(br#"{"eventType":"CALL_STATUS","payload":{"callId":["a"]}}"#),
             Err(ParseError::Malformed(_))
         ));
     }

@@ -13,6 +13,9 @@
 //! - [`platform`]: 8x8's side of a whole call (the webhooks it sends, what it does with
 //!   each callflow), as a state machine the simulator and the SDK's harness both drive.
 //!
+//! - `schema` (feature `schema`): JSON Schemas of the webhook bodies and callflows,
+//!   derived from the types above, for the host's OpenAPI document.
+//!
 //! This crate does no I/O and holds no global state.
 #![deny(missing_docs)]
 
@@ -21,6 +24,8 @@ pub mod event;
 pub mod number;
 pub mod platform;
 pub mod rules;
+#[cfg(feature = "schema")]
+pub mod schema;
 
 pub use callflow::{Action, Callflow, MakeCall, PlayFile, Say, SayAndCapture};
 pub use event::{

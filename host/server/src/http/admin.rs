@@ -18,7 +18,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::bodies::{
+    DryRun, DryRunResult, KvStatus, NodesReady, Quantiles, TenantList, TenantStatus, Uploaded,
+    VersionEntry, VersionList, VersionStatus,
+};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -143,7 +148,7 @@ async fn list_tenants(
     for tenant in state.registry.all() {
         tenants.push(status_json(&state, &tenant).await);
     }
-    Ok(Json(json!({ "tenants": tenants })).into_response())
+    Ok(Json(TenantList { tenants }).into_response())
 }
 
 async fn status(
@@ -156,44 +161,55 @@ async fn status(
     Ok(Json(status_json(&state, &tenant).await).into_response())
 }
 
-async fn status_json(state: &AppState, tenant: &Tenant) -> Value {
+async fn status_json(state: &AppState, tenant: &Tenant) -> TenantStatus {
     let stats = &tenant.state.stats;
     let quota = tenant.config.limits.sandbox.kv_quota;
     // The store may be unreachable (a cluster's Redis): the rest of the status still is.
     let usage = state.kv.usage(&tenant.id).await.ok();
-    let failures: serde_json::Map<String, Value> = FAILURE_REASONS
+    let failures = FAILURE_REASONS
         .iter()
         .filter_map(|r| {
             let n = stats.failures(r);
-            (n > 0).then(|| ((*r).to_owned(), Value::from(n)))
+            (n > 0).then(|| ((*r).to_owned(), n))
         })
         .collect();
     let loaded_at = tenant
         .loaded_at
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    json!({
-        "tenant": &*tenant.id,
-        "active_version": active_version(tenant),
-        "plugin_resident": tenant.plugin.is_loaded(),
-        "plugin_error": tenant.plugin.error().map(|e| e.to_string()),
-        "loaded_at": loaded_at,
-        "last_load": tenant.state.last_load(),
-        "stored_versions": state.registry.repo().versions(&tenant.id).map(|v| v.len()).unwrap_or(0),
-        "invocations": stats.invocations(),
-        "failures": failures,
-        "fuel": { "p50": stats.fuel.quantile(0.5), "p99": stats.fuel.quantile(0.99) },
-        "latency_us": { "p50": stats.latency_us.quantile(0.5), "p99": stats.latency_us.quantile(0.99) },
-        "in_flight": tenant.state.in_flight(),
-        "pinned_calls": tenant.state.pins.len(),
-        "kv": {
-            "keys": usage.map(|u| u.keys),
-            "bytes": usage.map(|u| u.bytes),
-            "quota_keys": quota.keys,
-            "quota_bytes": quota.bytes,
-            "refused": stats.kv_refused(),
+    TenantStatus {
+        tenant: tenant.id.to_string(),
+        active_version: active_version(tenant),
+        plugin_resident: tenant.plugin.is_loaded(),
+        plugin_error: tenant.plugin.error().map(|e| e.to_string()),
+        loaded_at,
+        last_load: tenant.state.last_load(),
+        stored_versions: state
+            .registry
+            .repo()
+            .versions(&tenant.id)
+            .map(|v| v.len())
+            .unwrap_or(0),
+        invocations: stats.invocations(),
+        failures,
+        fuel: Quantiles {
+            p50: stats.fuel.quantile(0.5),
+            p99: stats.fuel.quantile(0.99),
         },
-    })
+        latency_us: Quantiles {
+            p50: stats.latency_us.quantile(0.5),
+            p99: stats.latency_us.quantile(0.99),
+        },
+        in_flight: tenant.state.in_flight(),
+        pinned_calls: tenant.state.pins.len(),
+        kv: KvStatus {
+            keys: usage.map(|u| u.keys),
+            bytes: usage.map(|u| u.bytes),
+            quota_keys: quota.keys,
+            quota_bytes: quota.bytes,
+            refused: stats.kv_refused(),
+        },
+    }
 }
 
 async fn put_tenant(
@@ -324,18 +340,28 @@ async fn list_versions(
     authorize(&state, &headers, Some(&id))?;
     let tenant = tenant_or_404(&state, &id)?;
     let active = active_version(&tenant);
-    let versions: Vec<Value> = state
+    let versions = state
         .registry
         .repo()
         .versions(&id)
         .map_err(|e| HttpError::storage("listing versions", e))?
         .into_iter()
-        .map(|v| {
-            let status = if active.as_deref() == Some(v.digest.as_str()) { "active" } else { "inactive" };
-            json!({ "digest": v.digest, "size": v.size, "uploaded_at": v.uploaded_at, "status": status })
+        .map(|v| VersionEntry {
+            status: if active.as_deref() == Some(v.digest.as_str()) {
+                VersionStatus::Active
+            } else {
+                VersionStatus::Inactive
+            },
+            digest: v.digest,
+            size: v.size,
+            uploaded_at: v.uploaded_at,
         })
         .collect();
-    Ok(Json(json!({ "tenant": id, "versions": versions })).into_response())
+    Ok(Json(VersionList {
+        tenant: id,
+        versions,
+    })
+    .into_response())
 }
 
 async fn upload(
@@ -346,10 +372,7 @@ async fn upload(
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
     tenant_or_404(&state, &id)?;
-    let activate = request
-        .uri()
-        .query()
-        .is_none_or(|q| !q.split('&').any(|kv| kv == "activate=false"));
+    let activate = activate_param(request.uri().query())?;
     let max = state.registry.runtime().max_plugin_bytes();
     let wasm = read_body(request.into_body(), max, state.body_timeout)
         .await
@@ -360,13 +383,18 @@ async fn upload(
             }),
             other => other,
         })?;
-    // Every check runs before anything is stored: compile off the request path.
+    // Every check runs before anything is stored: compile on the compile threads, with
+    // a place in their queue (refused, 429, when the tenant or the host has too many).
     let runtime = Arc::clone(state.registry.runtime());
+    let ticket = runtime.admit_compile(&id).map_err(HttpError::CompileBusy)?;
     let checked = wasm.clone();
-    let plugin = tokio::task::spawn_blocking(move || runtime.load(&checked))
-        .await
-        .map_err(|e| HttpError::storage("checking the plugin", e))?
-        .map_err(HttpError::PluginRejected)?;
+    let plugin = tokio::task::spawn_blocking(move || {
+        let _ticket = ticket;
+        runtime.load(&checked)
+    })
+    .await
+    .map_err(|e| HttpError::storage("checking the plugin", e))?
+    .map_err(HttpError::PluginRejected)?;
     commit(
         &state,
         &id,
@@ -393,7 +421,10 @@ async fn upload(
                 "activating a version some nodes have not compiled yet: they serve it once they have"
             );
         }
-        nodes = Some(json!({ "ready": readiness.ready, "late": readiness.late }));
+        nodes = Some(NodesReady {
+            ready: readiness.ready,
+            late: readiness.late,
+        });
     }
     if activate {
         commit(&state, &id, Change::Activate(plugin.digest())).await?;
@@ -412,19 +443,38 @@ async fn upload(
         .into_response())
 }
 
+/// `?activate=true|false` (true when absent); any other parameter or value is refused, so
+/// that a typo never activates what was meant to be stored only.
+fn activate_param(query: Option<&str>) -> Result<bool, HttpError> {
+    let mut activate = true;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        activate = match pair.split_once('=') {
+            Some(("activate", "true")) => true,
+            Some(("activate", "false")) => false,
+            _ => {
+                return Err(HttpError::InvalidQuery(format!(
+                    "unexpected query {pair:?}: this route takes only activate=true or activate=false"
+                )));
+            }
+        };
+    }
+    Ok(activate)
+}
+
 /// What an upload answers: the version, whether it is active, and on a cluster which
 /// live nodes had compiled it when it was activated.
-fn upload_json(version: &Version, activated: bool, nodes: Option<Value>) -> Value {
-    let mut body = json!({
-        "digest": version.digest,
-        "size": version.size,
-        "uploaded_at": version.uploaded_at,
-        "activated": activated,
-    });
-    if let Some(nodes) = nodes {
-        body["nodes"] = nodes;
+fn upload_json(version: &Version, activated: bool, nodes: Option<NodesReady>) -> Uploaded {
+    Uploaded {
+        digest: version.digest.clone(),
+        size: version.size,
+        uploaded_at: version.uploaded_at,
+        activated,
+        nodes,
     }
-    body
 }
 
 async fn activate(
@@ -508,10 +558,11 @@ async fn dry_run(
     let runtime = Arc::clone(state.registry.runtime());
     let path = repo.version_path(&id, &digest);
     let version = digest.clone();
-    let plugin = tokio::task::spawn_blocking(move || runtime.load_version(&version, &path))
-        .await
-        .map_err(|e| HttpError::storage("loading the version", e))?
-        .map_err(HttpError::PluginRejected)?;
+    let plugin =
+        tokio::task::spawn_blocking(move || runtime.load_version_for_call(&version, &path))
+            .await
+            .map_err(|e| HttpError::storage("loading the version", e))?
+            .map_err(HttpError::PluginRejected)?;
     // A scratch store, discarded after the call: a dry run never touches live state.
     let scratch: Arc<dyn KvStore> = Arc::new(MemoryStore::new(DRY_RUN_STORE_BYTES));
     // The same admission as a webhook's: the tenant's fuel rate and concurrency cap.
@@ -525,29 +576,30 @@ async fn dry_run(
     let result = admission.event(&plugin, &event).await;
     let elapsed_us = start.elapsed().as_micros();
     let fallback = || serde_json::from_slice::<Value>(&tenant.fallback_body).unwrap_or(Value::Null);
+    let failed = |failure: &'static str, message: String| DryRunResult::Failure {
+        failure,
+        message,
+        fallback: fallback(),
+    };
+    let elapsed_us = u64::try_from(elapsed_us).unwrap_or(u64::MAX);
     let answer = match result {
-        Ok(answered) => {
-            let verdict = match crate::callflow::answer(answered.callflow) {
-                Ok(body) => {
-                    json!({ "answer": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null) })
-                }
-                Err(failure) => json!({
-                    "failure": failure.reason(),
-                    "message": failure.to_string(),
-                    "fallback": fallback(),
-                }),
-            };
-            json!({ "version": digest, "fuel_used": answered.fuel_used, "elapsed_us": elapsed_us, "result": verdict })
-        }
-        Err(failure) => json!({
-            "version": digest,
-            "elapsed_us": elapsed_us,
-            "result": {
-                "failure": failure.reason(),
-                "message": failure.to_string(),
-                "fallback": fallback(),
+        Ok(answered) => DryRun {
+            version: digest,
+            fuel_used: Some(answered.fuel_used),
+            elapsed_us,
+            result: match crate::callflow::answer(answered.callflow) {
+                Ok(body) => DryRunResult::Answer {
+                    answer: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                },
+                Err(failure) => failed(failure.reason(), failure.to_string()),
             },
-        }),
+        },
+        Err(failure) => DryRun {
+            version: digest,
+            fuel_used: None,
+            elapsed_us,
+            result: failed(failure.reason(), failure.to_string()),
+        },
     };
     Ok(Json(answer).into_response())
 }

@@ -6,11 +6,11 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use callflow_wire::ParseError;
-use serde_json::json;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::runtime::{LoadError, PluginFailure};
+use super::bodies::ErrorBody;
+use crate::runtime::{CompileBusy, LoadError, PluginFailure};
 use crate::throttle::{Throttle, Verdict};
 use crate::webhook::WebhookError;
 
@@ -99,6 +99,9 @@ pub enum HttpError {
     /// The tenant has used its fuel for now.
     #[error("the tenant is over its fuel rate of {0} per second; retry shortly")]
     FuelRateLimit(u64),
+    /// The tenant, or the host, has as many plugin compiles waiting as it may.
+    #[error(transparent)]
+    CompileBusy(CompileBusy),
     /// The tenant's plugin could not be loaded.
     #[error("the tenant's plugin is not loaded: {0}")]
     PluginUnavailable(String),
@@ -114,6 +117,9 @@ pub enum HttpError {
     /// The path cannot be read (a segment not UTF-8 once percent-decoded, say).
     #[error("{0}")]
     InvalidPath(String),
+    /// A query parameter the route does not take, or a value it cannot be.
+    #[error("{0}")]
+    InvalidQuery(String),
     /// The host's disk is full (or over its quota): nothing was changed.
     #[error("{0}: the host's disk is full; nothing was changed")]
     StorageFull(&'static str),
@@ -140,7 +146,7 @@ fn load_check(err: &LoadError) -> &'static str {
 }
 
 /// Every [`HttpError::code`], the label of `callflow_http_refusals_total`.
-pub const CODES: [&str; 38] = [
+pub const CODES: [&str; 40] = [
     "not_found",
     "unknown_tenant",
     "body_too_large",
@@ -177,6 +183,8 @@ pub const CODES: [&str; 38] = [
     "request_timeout",
     "storage_full",
     "invalid_path",
+    "compile_busy",
+    "invalid_query",
     "too_many_connections",
     "other",
 ];
@@ -293,6 +301,7 @@ impl HttpError {
             Self::Storage { .. } => "storage_error",
             Self::ConcurrencyLimit(_) => "concurrency_limit",
             Self::FuelRateLimit(_) => "fuel_rate_limit",
+            Self::CompileBusy(_) => "compile_busy",
             Self::PluginUnavailable(_) => "plugin_unavailable",
             Self::PluginTimeout => "plugin_timeout",
             Self::PluginFailed(_) => "plugin_failed",
@@ -302,6 +311,7 @@ impl HttpError {
             Self::RequestTimeout(_) => "request_timeout",
             Self::StorageFull(_) => "storage_full",
             Self::InvalidPath(_) => "invalid_path",
+            Self::InvalidQuery(_) => "invalid_query",
         }
     }
 
@@ -336,14 +346,16 @@ impl HttpError {
             Self::Storage { .. } | Self::PluginFailed(_) | Self::PluginBadResponse(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Self::ConcurrencyLimit(_) | Self::FuelRateLimit(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::ConcurrencyLimit(_) | Self::FuelRateLimit(_) | Self::CompileBusy(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::PluginUnavailable(_) | Self::HostUnavailable(_) | Self::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
-            Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidPath(_) | Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -363,8 +375,7 @@ impl IntoResponse for HttpError {
             }
             tracing::info!(status = status.as_u16(), code, detail = %message, "request refused");
         }
-        let mut response =
-            (status, Json(json!({ "code": code, "message": message }))).into_response();
+        let mut response = (status, Json(ErrorBody { code, message })).into_response();
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
@@ -380,7 +391,11 @@ mod tests {
 
     #[test]
     fn refusals_over_a_limit_say_when_to_retry() {
-        for err in [HttpError::ConcurrencyLimit(4), HttpError::FuelRateLimit(10)] {
+        for err in [
+            HttpError::ConcurrencyLimit(4),
+            HttpError::FuelRateLimit(10),
+            HttpError::CompileBusy(CompileBusy::Owner(2)),
+        ] {
             let response = err.into_response();
             assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
             assert_eq!(

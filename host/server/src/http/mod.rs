@@ -17,6 +17,7 @@
 
 mod admin;
 mod api;
+mod bodies;
 mod error;
 pub mod openapi;
 mod serve;

@@ -1,15 +1,14 @@
 //! `/healthz`, `/readyz` and `/metrics`: whether the host is up, whether it has tenants
 //! to serve, and every counter in Prometheus text format.
 
+use super::AppState;
+use super::bodies::{Readiness, StoreState};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
-
-use super::AppState;
 
 /// The status routes, to be merged into the app.
 pub(super) fn routes() -> Router<AppState> {
@@ -26,14 +25,21 @@ async fn ready(State(state): State<AppState>) -> Response {
     // calls to a node that can.
     let store_up = state.registry.cluster().is_none_or(|c| c.healthy());
     let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
-    let body = Json(json!({
-        "node": &*state.node,
-        "draining": draining,
-        "store": if store_up { "reachable" } else { "unreachable" },
-        "tenants": tenants.len(),
-        "plugins_loaded": residency.resident,
-        "plugins_failed": tenants.iter().filter(|t| t.plugin.error().is_some()).count(),
-    }));
+    let body = Json(Readiness {
+        node: state.node.to_string(),
+        draining,
+        store: if store_up {
+            StoreState::Reachable
+        } else {
+            StoreState::Unreachable
+        },
+        tenants: tenants.len(),
+        plugins_loaded: residency.resident,
+        plugins_failed: tenants
+            .iter()
+            .filter(|t| t.plugin.error().is_some())
+            .count(),
+    });
     if tenants.is_empty() || !store_up || draining {
         (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     } else {
@@ -114,6 +120,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.registry.runtime().components_in_memory(),
         residency.loads,
         residency.evictions,
+    ));
+    let compiles = state.registry.runtime().compile_stats();
+    text.push_str(&format!(
+        "# HELP callflow_compiles_admitted Uploads' compiles waiting or running on the compile threads.\n# TYPE callflow_compiles_admitted gauge\ncallflow_compiles_admitted {}\n\
+         # HELP callflow_compiles_total Components compiled (uploads, reloads, loads without a cached compile).\n# TYPE callflow_compiles_total counter\ncallflow_compiles_total {}\n\
+         # HELP callflow_compile_seconds_total Time compiles took on the compile threads, waiting included.\n# TYPE callflow_compile_seconds_total counter\ncallflow_compile_seconds_total {:.3}\n\
+         # HELP callflow_compiles_refused_total Uploads refused (429 compile_busy) because the tenant or the host had too many compiles waiting.\n# TYPE callflow_compiles_refused_total counter\ncallflow_compiles_refused_total {}\n",
+        compiles.admitted,
+        compiles.compiled,
+        compiles.busy.as_secs_f64(),
+        compiles.refused,
     ));
     text.push_str("# HELP callflow_reloads_total Tenant (re)loads, by tenant and result.\n# TYPE callflow_reloads_total counter\n");
     for t in &tenants {

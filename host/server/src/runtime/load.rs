@@ -64,10 +64,27 @@ impl LoadedPlugin {
     }
 }
 
+/// Where a compile runs, when one is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CompileOn {
+    /// On the compile threads, at their lower priority: nobody is on the line.
+    Apart,
+    /// On the calling thread, at serving's priority: a call waits for this plugin (its
+    /// first event, or its first since an eviction, with nothing in the compile cache).
+    Caller,
+}
+
 impl Runtime {
-    /// Reads and loads a plugin file.
+    /// Reads and loads a plugin file; compiles apart from serving.
     pub fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
         self.load(&self.read(path)?)
+    }
+
+    /// As [`load_file`](Self::load_file), for a call that waits: a compile, if one is
+    /// needed, runs on the calling thread at serving's priority rather than queueing for
+    /// the compile threads behind uploads (a flood of other work would starve them).
+    pub fn load_file_for_call(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        self.load_on(&self.read(path)?, CompileOn::Caller)
     }
 
     /// Reads a plugin file, refusing one over the size limit before reading it.
@@ -89,8 +106,13 @@ impl Runtime {
         std::fs::read(path).map_err(|e| read_err(e.to_string()))
     }
 
-    /// Checks, compiles (or reads from the cache) and pre-links a plugin.
+    /// Checks, compiles (or reads from the cache) and pre-links a plugin; a compile runs
+    /// on the compile threads, apart from serving.
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        self.load_on(wasm, CompileOn::Apart)
+    }
+
+    fn load_on(&self, wasm: &[u8], on: CompileOn) -> Result<LoadedPlugin, LoadError> {
         let start = Instant::now();
         if wasm.len() > self.max_plugin_bytes {
             return Err(LoadError::TooLarge {
@@ -106,8 +128,12 @@ impl Runtime {
         if let Some(component) = self.cached(&digest) {
             return self.prelink(component, digest, wasm.len(), LoadSource::DiskCache, start);
         }
-        let component =
-            Component::new(&self.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let compile = || Component::new(&self.engine, wasm);
+        let component = match on {
+            CompileOn::Apart => self.compiler.run(compile),
+            CompileOn::Caller => compile(),
+        }
+        .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         self.prelink(component, digest, wasm.len(), LoadSource::Compiled, start)
     }
 
@@ -116,6 +142,25 @@ impl Runtime {
     /// `path`, whose bytes must still have that digest (a file changed in place since is
     /// refused: its new bytes are the next reload's business, not this version's).
     pub fn load_version(&self, digest: &str, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        self.load_version_on(digest, path, CompileOn::Apart)
+    }
+
+    /// As [`load_version`](Self::load_version), for a call that waits (see
+    /// [`load_file_for_call`](Self::load_file_for_call)).
+    pub fn load_version_for_call(
+        &self,
+        digest: &str,
+        path: &Path,
+    ) -> Result<LoadedPlugin, LoadError> {
+        self.load_version_on(digest, path, CompileOn::Caller)
+    }
+
+    fn load_version_on(
+        &self,
+        digest: &str,
+        path: &Path,
+        on: CompileOn,
+    ) -> Result<LoadedPlugin, LoadError> {
         let start = Instant::now();
         if let Some(plugin) = self.already_loaded(digest) {
             return Ok(plugin);
@@ -131,7 +176,7 @@ impl Runtime {
                 start,
             );
         }
-        let plugin = self.load_file(path)?;
+        let plugin = self.load_on(&self.read(path)?, on)?;
         if plugin.digest() != digest {
             return Err(LoadError::Read {
                 path: path.to_owned(),

@@ -18,11 +18,13 @@
 //! - `load`: checking and compiling a component into a [`LoadedPlugin`];
 //! - `invoke`: one event or API request in a fresh instance, every failure classified;
 //! - `bindings` (the one `bindgen!`), `engine` (wasmtime settings, the epoch ticker),
-//!   `cache` (compiled components on disk), `host` (store data and the host side of the
+//!   `cache` (compiled components on disk), `compile` (the compile threads and their
+//!   admission), `host` (store data and the host side of the
 //!   imports), `convert` (wire ⇄ WIT types).
 
 mod bindings;
 mod cache;
+mod compile;
 mod convert;
 mod engine;
 mod host;
@@ -39,12 +41,14 @@ use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
+pub use compile::{CompileBusy, CompileLimits, CompileStats, CompileTicket};
 pub use engine::Allocation;
 pub use host::{HostState, LOG_TARGET};
 pub use load::LoadedPlugin;
 pub use types::*;
 
 use cache::CompileCache;
+use compile::Compiler;
 use engine::EpochTicker;
 use host::State;
 use load::PluginInner;
@@ -55,6 +59,7 @@ pub struct Runtime {
     linker: Linker<State>,
     allocation: Allocation,
     cache: Option<CompileCache>,
+    compiler: Compiler,
     /// Plugins already loaded, by digest, so tenants sharing a plugin share its code.
     loaded: Mutex<HashMap<String, Weak<PluginInner>>>,
     epoch_tick: Duration,
@@ -93,8 +98,11 @@ impl Runtime {
                 })
             })
             .transpose()?;
+        let compiler = Compiler::new(cfg.compile)
+            .map_err(|e| RuntimeError::Engine(format!("cannot start the compile threads: {e}")))?;
         let ticker = EpochTicker::start(engine.clone(), cfg.epoch_tick)?;
         Ok(Self {
+            compiler,
             engine,
             linker,
             allocation,
@@ -115,6 +123,17 @@ impl Runtime {
     /// Largest plugin accepted, in bytes (a file, an upload).
     pub fn max_plugin_bytes(&self) -> usize {
         self.max_plugin_bytes
+    }
+
+    /// A place in the compile queue for `owner` (a tenant), refused beyond the limits:
+    /// take one before a compile someone asked for, such as an upload.
+    pub fn admit_compile(&self, owner: &str) -> Result<CompileTicket, CompileBusy> {
+        self.compiler.admit(owner)
+    }
+
+    /// What compiling has cost so far.
+    pub fn compile_stats(&self) -> CompileStats {
+        self.compiler.stats()
     }
 
     /// Where the compiled form of a plugin with this digest is cached, if caching is on.

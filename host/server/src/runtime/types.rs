@@ -27,6 +27,8 @@ pub struct RuntimeConfig {
     pub max_plugin_bytes: usize,
     /// How slots are reset between events.
     pub pool: PoolTuning,
+    /// How compiling is kept apart from serving.
+    pub compile: super::CompileLimits,
 }
 
 /// How the pool resets a slot after an event. The defaults were measured (see
@@ -60,6 +62,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(1),
             max_plugin_bytes: 16 << 20,
             pool: PoolTuning::default(),
+            compile: super::CompileLimits::default(),
         }
     }
 }

@@ -233,8 +233,9 @@ impl PluginSlot {
         }
         let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || match digest {
-            Some(digest) => runtime.load_version(&digest, &path),
-            None => runtime.load_file(&path),
+            // A call waits for this load: a compile, if needed, is serving's work.
+            Some(digest) => runtime.load_version_for_call(&digest, &path),
+            None => runtime.load_file_for_call(&path),
         })
         .await
         .unwrap_or_else(|e| {

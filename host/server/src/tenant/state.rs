@@ -37,7 +37,7 @@ pub struct TenantState {
 }
 
 /// The outcome of the tenant's most recent (re)load.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct LoadRecord {
     /// When it happened (seconds since the Unix epoch).
     pub at: u64,

@@ -1,0 +1,205 @@
+//! The JSON bodies the host answers with, as types: the handlers build these, and the
+//! OpenAPI document's schemas are derived from them (`schemars`), so that what
+//! `/openapi.json` promises is what the handlers send.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::tenant::state::LoadRecord;
+
+/// An error: every refusal, whatever the route.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorBody {
+    /// Stable and machine-readable: match on this.
+    #[schemars(schema_with = "super::openapi::error_codes")]
+    pub code: &'static str,
+    /// For people: what was wrong and, where it helps, what to do.
+    pub message: String,
+}
+
+/// A tenant's status.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TenantStatus {
+    /// The tenant's id.
+    pub tenant: String,
+    /// The sha256 of the plugin version it serves (known before it is loaded).
+    pub active_version: Option<String>,
+    /// Whether its plugin is in memory (plugins load on first event).
+    pub plugin_resident: bool,
+    /// Why its plugin failed its last load, if it did.
+    pub plugin_error: Option<String>,
+    /// When its configuration was loaded (seconds since the Unix epoch).
+    pub loaded_at: u64,
+    /// Its most recent (re)load.
+    pub last_load: LoadRecord,
+    /// Plugin versions stored.
+    pub stored_versions: usize,
+    /// Events and API requests run.
+    pub invocations: u64,
+    /// Failures by reason (`out_of_fuel`, `deadline`, ...); reasons never seen are left
+    /// out.
+    pub failures: BTreeMap<String, u64>,
+    /// Fuel per invocation.
+    pub fuel: Quantiles,
+    /// Wall-clock microseconds per invocation.
+    pub latency_us: Quantiles,
+    /// Invocations running now.
+    pub in_flight: u32,
+    /// Calls pinned to the version of their first event.
+    pub pinned_calls: usize,
+    /// The key-value store: usage and quota.
+    pub kv: KvStatus,
+}
+
+/// The median and the 99th percentile.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+}
+
+/// A tenant's use of the key-value store.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KvStatus {
+    /// Keys stored; `null` when the store cannot be reached.
+    pub keys: Option<u64>,
+    /// Bytes of keys plus values; `null` when the store cannot be reached.
+    pub bytes: Option<u64>,
+    /// Its quota of keys.
+    pub quota_keys: u64,
+    /// Its quota of bytes.
+    pub quota_bytes: u64,
+    /// Writes refused over quota so far.
+    pub refused: u64,
+}
+
+/// Every tenant's status.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TenantList {
+    /// One status per tenant.
+    pub tenants: Vec<TenantStatus>,
+}
+
+/// A tenant's stored plugin versions.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct VersionList {
+    /// The tenant's id.
+    pub tenant: String,
+    /// Oldest first.
+    pub versions: Vec<VersionEntry>,
+}
+
+/// One stored version.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct VersionEntry {
+    /// Its sha256, hex: also its name.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was uploaded (seconds since the Unix epoch).
+    pub uploaded_at: u64,
+    /// Whether the tenant serves it.
+    pub status: VersionStatus,
+}
+
+/// Whether a version is the one served.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionStatus {
+    /// Served.
+    Active,
+    /// Stored, not served.
+    Inactive,
+}
+
+/// An upload taken.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Uploaded {
+    /// The version's sha256, hex: its name.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was stored (seconds since the Unix epoch).
+    pub uploaded_at: u64,
+    /// Whether it was activated (`?activate=false` stores it only).
+    pub activated: bool,
+    /// On a cluster: which live nodes had compiled it when it was activated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<NodesReady>,
+}
+
+/// Which nodes could serve a version when it was activated.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NodesReady {
+    /// Nodes that had compiled it.
+    pub ready: Vec<String>,
+    /// Nodes that had not yet: they serve it once they have.
+    pub late: Vec<String>,
+}
+
+/// What a dry run of a version did with one webhook.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DryRun {
+    /// The version run.
+    pub version: String,
+    /// Fuel the plugin used, when it returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_used: Option<u64>,
+    /// Wall-clock microseconds.
+    pub elapsed_us: u64,
+    /// The answer, or why the caller would have heard the fallback.
+    pub result: DryRunResult,
+}
+
+/// A dry run's outcome.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DryRunResult {
+    /// The plugin's answer, as 8x8 would get it.
+    Answer {
+        /// The callflow.
+        #[schemars(with = "callflow_wire::Callflow")]
+        answer: serde_json::Value,
+    },
+    /// The plugin failed: the caller would hear the fallback.
+    Failure {
+        /// Why, as in `callflow_plugin_failures_total`.
+        failure: &'static str,
+        /// In words.
+        message: String,
+        /// The tenant's fallback callflow.
+        #[schemars(with = "callflow_wire::Callflow")]
+        fallback: serde_json::Value,
+    },
+}
+
+/// Whether the host is ready to serve.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Readiness {
+    /// This node's name.
+    pub node: String,
+    /// Whether it is shutting down (answering, but not taking new calls from a balancer).
+    pub draining: bool,
+    /// Whether the cluster's shared store is reachable (always, on one machine).
+    pub store: StoreState,
+    /// Tenants configured.
+    pub tenants: usize,
+    /// Plugins in memory.
+    pub plugins_loaded: usize,
+    /// Tenants whose plugin failed its last load.
+    pub plugins_failed: usize,
+}
+
+/// The shared store's state as a node sees it.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreState {
+    /// Reachable.
+    Reachable,
+    /// Unreachable: the node is not ready.
+    Unreachable,
+}
