@@ -4,10 +4,10 @@
 //! `cargo bench -p callflow-tests --bench compile`.
 //!
 //! Three runs, each on a fresh host (so the upload really compiles):
-//! - **quiet**: the neighbour alone, the baseline;
 //! - **compile as before**: compile threads = cores at `nice` 0, which is how wasmtime
 //!   compiled before (rayon's global pool, one thread per core, serving's priority);
-//! - **compile threads (default)**: `[runtime]`'s defaults, half the cores at `nice` 10.
+//! - **compile threads (default)**: `[runtime]`'s defaults, half the cores at `nice` 10;
+//! - **quiet**: the neighbour alone, the baseline, run last on the same warm machine.
 //!
 //! The neighbour's callers arrive at a fixed rate (4 connections, one call each per 2 ms),
 //! so its latency shows interference rather than queueing behind its own requests.
@@ -37,18 +37,16 @@ fn main() {
         mib(wasm.len())
     );
     println!("{cores} cores; the neighbour (IVR) gets 2,000 calls a second on 4 connections.\n");
-    println!(
-        "| run | compile s | neighbour req/s | p50 µs | p99 µs | max µs | p99 / quiet |\n|---|---|---|---|---|---|---|"
-    );
     let runs: [(&str, Option<String>); 3] = [
-        ("quiet (no upload)", None),
         (
             "compile as before (all cores, nice 0)",
             Some(format!("compile_threads = {cores}\ncompile_nice = 0\n")),
         ),
         ("compile threads (default)", Some(String::new())),
+        // Last, for as long as the longest compile took: the same warm machine.
+        ("quiet (no upload)", None),
     ];
-    let mut quiet_p99 = None;
+    let mut rows = Vec::new();
     let mut compile_seconds = 0.0_f64;
     for (label, runtime) in runs {
         let host = BenchHost::start(label, runtime.as_deref().unwrap_or(""));
@@ -57,8 +55,7 @@ fn main() {
         load::run(&[(neighbour.clone(), 4)], SLICE);
         let (report, compile) = match runtime {
             None => {
-                // As long as the last upload's compile took, at least 10 s.
-                let span = Duration::from_secs_f64(compile_seconds.max(10.0));
+                let span = Duration::from_secs_f64(compile_seconds.max(5.0));
                 (load::run(&[(neighbour, 4)], span).remove(0), None)
             }
             Some(_) => {
@@ -68,26 +65,31 @@ fn main() {
                     slices.push(load::run(&[(neighbour.clone(), 4)], SLICE).remove(0));
                 }
                 let took = upload.join().expect("upload thread");
+                compile_seconds = compile_seconds.max(took.as_secs_f64());
                 (merge(&slices), Some(took))
             }
         };
+        rows.push((label, compile, report));
+        drop(host);
+    }
+    let quiet = rows
+        .last()
+        .map(|(_, _, r)| r.quantile(0.99).as_secs_f64())
+        .unwrap_or(1.0);
+    println!(
+        "| run | upload answered s | neighbour req/s | p50 µs | p99 µs | max µs | p99 / quiet |\n|---|---|---|---|---|---|---|"
+    );
+    for (label, compile, report) in &rows {
         let p99 = report.quantile(0.99);
-        let ratio = quiet_p99.map_or(1.0, |q: Duration| p99.as_secs_f64() / q.as_secs_f64());
-        if quiet_p99.is_none() {
-            quiet_p99 = Some(p99);
-        }
-        if let Some(took) = compile {
-            compile_seconds = compile_seconds.max(took.as_secs_f64());
-        }
         println!(
-            "| {label} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {ratio:.2}x |",
+            "| {label} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}x |",
             compile.map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64())),
             report.rps,
             micros(report.quantile(0.5)),
             micros(p99),
             micros(report.latencies.last().copied().unwrap_or_default()),
+            p99.as_secs_f64() / quiet,
         );
-        drop(host);
     }
 }
 

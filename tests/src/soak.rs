@@ -7,11 +7,13 @@
 //! - bad input sprinkled in (malformed JSON, an unknown tenant, a wrong API key);
 //! - a new IVR version uploaded and activated every `reload_every`.
 //!
-//! Number masking keeps a released booking's record and call log for its
-//! `retention_seconds` (7 days by default: about three keys a booking). At the soak's
-//! 50-odd bookings a second that fills the default 100,000-key quota in about ten
-//! minutes, so the soak's tenant keeps them a minute, as an operator with that traffic
-//! would; their expiry is then reclaimed under the quota as the run goes.
+//! Number masking keeps a released booking's record for its `retention_seconds` and its
+//! call log for that plus `max_ttl_seconds` (7 days each by default: about three keys and
+//! a kilobyte a booking). At the soak's 100-odd bookings a second that fills the default
+//! quota (100,000 keys, 64 MiB) in under ten minutes, and the quota then refuses
+//! bookings, as it should. So the soak's tenant keeps records a minute and books for two
+//! (`max_ttl_seconds` 120), as an operator with that traffic would; expired entries are
+//! reclaimed under the quota as the run goes.
 //!
 //! It prints a table, a row per tenth of the run: requests, p50/p99 latency, the
 //! process's resident memory and open descriptors (the host and this load generator
@@ -115,7 +117,7 @@ pub fn run(
         (
             "rides",
             masking_wasm,
-            format!("sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{key_sha}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\n[config]\npool = \"+6568001001=vn-1,+6568001002=vn-2,+6568001003=vn-3,+6568001004=vn-4\"\nretention_seconds = \"60\"\n"),
+            format!("sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{key_sha}\"]\n[limits]\nfuel = 100000000\ntimeout_ms = 1000\n[config]\npool = \"+6568001001=vn-1,+6568001002=vn-2,+6568001003=vn-3,+6568001004=vn-4\"\nretention_seconds = \"60\"\nmax_ttl_seconds = \"120\"\ndefault_ttl_seconds = \"120\"\n"),
         ),
     ] {
         let t = tenants.join(id);
@@ -336,7 +338,7 @@ async fn masking_calls(c: Arc<Client>, stop: Arc<AtomicBool>) {
                 "POST",
                 "/v1/tenants/rides/api/bookings",
                 Some(&auth),
-                serde_json::to_vec(&json!({ "participants": [rider, driver], "ttlSeconds": 600 }))
+                serde_json::to_vec(&json!({ "participants": [rider, driver], "ttlSeconds": 120 }))
                     .expect("json"),
                 |s, v| s == 201 && v["bookingId"].is_string(),
             )

@@ -275,7 +275,10 @@ enum Change<'a> {
     /// Away with it.
     Delete,
     /// A new version (already checked).
-    Version { digest: &'a str, wasm: &'a [u8] },
+    Version {
+        digest: &'a str,
+        wasm: &'a axum::body::Bytes,
+    },
     /// This version becomes the active one.
     Activate(&'a str),
 }
@@ -293,7 +296,16 @@ async fn commit(
         let written = match change {
             Change::Config(toml) => repo.write_config(id, toml),
             Change::Delete => repo.delete(id),
-            Change::Version { wasm, .. } => repo.add_version(id, wasm).map(|_| ()),
+            // Megabytes written and synced: off the serving workers.
+            Change::Version { wasm, .. } => {
+                let (registry, owned, wasm) =
+                    (Arc::clone(&state.registry), id.to_owned(), wasm.clone());
+                tokio::task::spawn_blocking(move || {
+                    registry.repo().add_version(&owned, &wasm).map(|_| ())
+                })
+                .await
+                .map_err(|e| HttpError::storage("writing the version", e))?
+            }
             Change::Activate(digest) => repo.activate(id, digest),
         };
         written.map_err(|e| HttpError::disk("writing the tenants directory", &e))?;
