@@ -4,7 +4,7 @@
 //! [`ROUTES`] is the one list of what the host serves, with the facts a client needs
 //! (method, path, auth, body, answers). Every body's schema is derived from the Rust type
 //! that parses or renders it (`schemars`): the webhook bodies and callflows from
-//! `callflow_wire`, the admin API's answers from [`super::bodies`], so the document
+//! `callflow_wire`, the admin API's answers from `http/bodies.rs`, so the document
 //! cannot say one thing while the handlers do another. The e2e tests call every
 //! operation it lists and check that the host answers one of the statuses listed, and
 //! `.ci/run` has schemathesis fuzz the running demo against it.
@@ -37,7 +37,7 @@ pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 /// What a response carries.
 #[derive(Debug, Clone, Copy)]
 pub enum Reply {
-    /// `{"code", "message"}` ([`ErrorBody`]).
+    /// `{"code", "message"}` (`ErrorBody`).
     Error,
     /// JSON of this schema.
     Json(SchemaFn),
