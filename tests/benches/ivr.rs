@@ -52,7 +52,9 @@ fn main() {
     let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-ivr");
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).expect("bench dir");
-    let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&data.join("kv.redb")).expect("store"));
+    let kv: Arc<dyn KvStore> = Arc::new(
+        RedbStore::open(&data.join("kv.redb"), RedbStore::DEFAULT_CACHE_BYTES).expect("store"),
+    );
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig {
             cache_dir: Some(data.join("compiled")),

@@ -46,7 +46,9 @@ fn shared() -> &'static Shared {
             ..RuntimeConfig::default()
         })
         .expect("runtime");
-        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&dir.join("kv.redb")).expect("kv"));
+        let kv: Arc<dyn KvStore> = Arc::new(
+            RedbStore::open(&dir.join("kv.redb"), RedbStore::DEFAULT_CACHE_BYTES).expect("kv"),
+        );
         let hostile = runtime
             .load_file(Path::new(HOSTILE_WASM))
             .expect("hostile loads");
@@ -429,7 +431,9 @@ fn fresh_instance_cost() {
         .unwrap_or(20_000);
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runtime-compiled");
     let dir = scratch("cost");
-    let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&dir.join("kv.redb")).expect("kv"));
+    let kv: Arc<dyn KvStore> = Arc::new(
+        RedbStore::open(&dir.join("kv.redb"), RedbStore::DEFAULT_CACHE_BYTES).expect("kv"),
+    );
     let variants = [
         (
             "madvise (keep_resident 0)",

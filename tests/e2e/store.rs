@@ -33,7 +33,10 @@ fn backends(test: &str) -> (Option<RedisServer>, Vec<Backend>) {
     let mut all: Vec<Backend> = vec![
         (
             "redb",
-            Arc::new(RedbStore::open(&dir.join("kv.redb")).expect("redb")),
+            Arc::new(
+                RedbStore::open(&dir.join("kv.redb"), RedbStore::DEFAULT_CACHE_BYTES)
+                    .expect("redb"),
+            ),
         ),
         ("memory", Arc::new(MemoryStore::new(64 << 20))),
     ];

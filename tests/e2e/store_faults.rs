@@ -121,7 +121,7 @@ async fn while_the_store_cannot_write_calls_are_answered_and_nothing_stored_is_l
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let faulty = Arc::new(Faulty {
-        inner: RedbStore::open(&dir.join("kv.redb")).expect("redb"),
+        inner: RedbStore::open(&dir.join("kv.redb"), RedbStore::DEFAULT_CACHE_BYTES).expect("redb"),
         failing: AtomicBool::new(false),
     });
     let host = Host::start_with_kv(dir, "", &tenants(), Some(Arc::clone(&faulty) as _));

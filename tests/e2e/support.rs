@@ -97,7 +97,11 @@ impl Host {
                         builder = builder.kv(kv);
                     } else if config.store == StoreConfig::Embedded {
                         let kv: Arc<dyn KvStore> = Arc::new(
-                            RedbStore::open(&config.data_dir.join(kv_file)).expect("store"),
+                            RedbStore::open(
+                                &config.data_dir.join(kv_file),
+                                RedbStore::DEFAULT_CACHE_BYTES,
+                            )
+                            .expect("store"),
                         );
                         builder = builder.kv(kv);
                     }

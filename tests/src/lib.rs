@@ -1,8 +1,8 @@
 //! Support for callflow-host's tests and benchmarks.
 //!
 //! - [`load`]: the benchmarks' load generator.
-//! - [`native_ivr`]: the IVR's decision made natively, the baseline the component is
-//!   measured against.
+//! - [`native_ivr`], [`native_answer`]: the IVR's decision made natively, the baseline
+//!   the component is measured against (`native-ivr` serves it over HTTP).
 //! - [`soak`]: mixed traffic against a host for a bounded time, with what must stay
 //!   flat measured as it runs.
 //!
@@ -48,6 +48,18 @@ pub fn native_ivr(event: Event, config: &HashMap<String, String>) -> Result<Call
     let host = NativeHost { config };
     <ivr::Ivr as Plugin>::handle(event, &Context::new(&host))?
         .ok_or_else(|| PluginError::Internal("the IVR returned no callflow".into()))
+}
+
+/// What a native webhook handler answers for `body`: the IVR's callflow as 8x8 JSON for
+/// a call action, `{}` for any other event (as the host answers them). The baseline the
+/// HTTP benchmarks hold the host against; no sandbox and none of the host's checks.
+pub fn native_answer(body: &[u8], config: &HashMap<String, String>) -> Result<Vec<u8>, String> {
+    let event = callflow_wire::parse_webhook(body).map_err(|e| e.to_string())?;
+    let host = NativeHost { config };
+    match <ivr::Ivr as Plugin>::handle(event, &Context::new(&host)).map_err(|e| e.to_string())? {
+        Some(flow) => callflow_wire::rules::render(&flow).map_err(|e| e.to_string()),
+        None => Ok(b"{}".to_vec()),
+    }
 }
 
 /// The least a native plugin call needs: configuration, and a store that is always

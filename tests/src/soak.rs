@@ -12,12 +12,22 @@
 //! a kilobyte a booking). At the soak's 100-odd bookings a second that fills the default
 //! quota (100,000 keys, 64 MiB) in under ten minutes, and the quota then refuses
 //! bookings, as it should. So the soak's tenant keeps records a minute and books for two
-//! (`max_ttl_seconds` 120), as an operator with that traffic would; expired entries are
-//! reclaimed under the quota as the run goes.
+//! (`max_ttl_seconds` 120), as an operator with that traffic would; the host purges
+//! expired entries every minute (`kv_purge_s = 60`, hourly by default), so the store
+//! reaches its steady size within the warm-up instead of growing to the quota.
+//!
+//! Answers to repeated deliveries are kept a minute (`answer_window_s = 60`) rather than
+//! the default five: the window fills in the first minute, and memory must be flat after.
+//! (At the default window and the soak's 4,000 deliveries a second the answers reach
+//! their 128 MiB budget only after about seven minutes.)
 //!
 //! It prints a table, a row per tenth of the run: requests, p50/p99 latency, the
 //! process's resident memory and open descriptors (the host and this load generator
-//! share the process: the generator's part is fixed), then the counts by kind. Used by
+//! share the process: the generator's part is fixed), what the host says it holds (kept
+//! answers, pinned calls, compiled components, from `/metrics`) and the size of its
+//! `kv.redb`, and the share of CPU time the hypervisor stole from this virtual machine
+//! (a slow slice with a high steal is the machine's, not the host's), then the counts by
+//! kind. Used by
 //! `benches/soak.rs` (10 minutes) and an e2e test (a minute, in CI).
 
 use std::collections::BTreeMap;
@@ -64,23 +74,42 @@ pub struct Sample {
     pub rss_kib: u64,
     /// Open file descriptors of the process.
     pub fds: u64,
+    /// What the host says it holds (`/metrics`): kept answers' bytes, pinned calls and
+    /// compiled components, over all tenants.
+    pub answers_bytes: u64,
+    /// Calls pinned to a version.
+    pub pinned: u64,
+    /// Distinct compiled components in memory.
+    pub components: u64,
+    /// The embedded store's file, bytes.
+    pub kv_bytes: u64,
+    /// Share of the machine's CPU time the hypervisor gave to others during the slice
+    /// (`steal` in `/proc/stat`), percent: on a shared virtual machine, what explains a
+    /// slice slower than its neighbours.
+    pub steal_pct: f64,
 }
 
 impl SoakReport {
     /// The table and the counts, as printed.
     pub fn table(&self) -> String {
         let mut out = String::from(
-            "| at s | requests | p50 ms | p99 ms | RSS MiB | fds |\n|---|---|---|---|---|---|\n",
+            "| at s | requests | p50 ms | p99 ms | RSS MiB | fds | answers MiB | pinned | components | kv.redb MiB | steal % |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
+        let mib = |b: u64| b as f64 / f64::from(1 << 20);
         for s in &self.samples {
             out.push_str(&format!(
-                "| {} | {} | {:.2} | {:.2} | {:.1} | {} |\n",
+                "| {} | {} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {} | {} | {:.1} | {:.0} |\n",
                 s.at,
                 s.requests,
                 s.p50.as_secs_f64() * 1e3,
                 s.p99.as_secs_f64() * 1e3,
                 s.rss_kib as f64 / 1024.0,
-                s.fds
+                s.fds,
+                mib(s.answers_bytes),
+                s.pinned,
+                s.components,
+                mib(s.kv_bytes),
+                s.steal_pct,
             ));
         }
         out.push_str(&format!("\nanswered as expected: {:?}\n", self.ok));
@@ -125,8 +154,16 @@ pub fn run(
         std::fs::write(t.join("tenant.toml"), toml).expect("toml");
         std::fs::copy(wasm, t.join("plugin.wasm")).expect("plugin");
     }
+    // Answers are kept a minute rather than five, and expired entries purged every
+    // minute rather than hourly: the warm-up fills both, and what follows must be flat.
+    let host_toml = dir.join("host.toml");
+    std::fs::write(
+        &host_toml,
+        "answer_window_s = 60\n[server]\nkv_purge_s = 60\n",
+    )
+    .expect("host.toml");
     let config = ServerConfig::load(
-        None,
+        Some(&host_toml),
         Overrides {
             data_dir: Some(dir.join("data")),
             tenants_dir: Some(tenants.clone()),
@@ -465,6 +502,40 @@ fn process_stats() -> (u64, u64) {
     (rss, fds)
 }
 
+/// The machine's CPU time so far, all of it and the part stolen by the hypervisor, in
+/// ticks (the first line of `/proc/stat`).
+fn cpu_times() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal [guest guest_nice, inside user]
+    (
+        ticks.iter().take(8).sum(),
+        ticks.get(7).copied().unwrap_or(0),
+    )
+}
+
+/// The sum over every label set of the gauge `name` in a Prometheus text.
+fn metric_sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = match rest.as_bytes().first()? {
+                b' ' => rest,
+                b'{' => &rest[rest.find('}')? + 1..],
+                _ => return None,
+            };
+            value.trim().parse::<f64>().ok()
+        })
+        .sum::<f64>() as u64
+}
+
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -484,7 +555,7 @@ async fn drive(
     ivr: Vec<u8>,
     duration: Duration,
     reload_every: Duration,
-    _dir: PathBuf,
+    dir: PathBuf,
 ) -> SoakReport {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let client = Arc::new(Client {
@@ -521,11 +592,25 @@ async fn drive(
     let start = Instant::now();
     let slice = duration / 10;
     let mut samples = Vec::new();
+    let mut cpu = cpu_times();
     for i in 1..=10u32 {
         tokio::time::sleep_until(tokio::time::Instant::from_std(start + slice * i)).await;
         let mut latencies = std::mem::take(&mut tally.lock().expect("tally").latencies);
         latencies.sort();
         let (rss_kib, fds) = process_stats();
+        let now = cpu_times();
+        let (total, steal) = (now.0 - cpu.0, now.1 - cpu.1);
+        cpu = now;
+        let metrics = client
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        let metrics = match metrics {
+            Ok(resp) => resp.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         samples.push(Sample {
             at: (slice * i).as_secs(),
             requests: latencies.len() as u64,
@@ -533,6 +618,15 @@ async fn drive(
             p99: quantile(&latencies, 0.99),
             rss_kib,
             fds,
+            answers_bytes: metric_sum(&metrics, "callflow_answers_bytes"),
+            pinned: metric_sum(&metrics, "callflow_pinned_calls"),
+            components: metric_sum(&metrics, "callflow_components_in_memory"),
+            kv_bytes: std::fs::metadata(dir.join("data/kv.redb")).map_or(0, |m| m.len()),
+            steal_pct: if total == 0 {
+                0.0
+            } else {
+                steal as f64 * 100.0 / total as f64
+            },
         });
     }
     stop.store(true, Ordering::Relaxed);

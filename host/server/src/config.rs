@@ -126,6 +126,8 @@ struct RawServer {
     idle_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
+    kv_cache_mib: Option<u64>,
+    kv_purge_s: Option<u64>,
 }
 
 /// `[cluster]`: what makes this host a node of a cluster.
@@ -227,6 +229,12 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Where tenant state lives.
     pub store: StoreConfig,
+    /// The embedded store's page cache, in bytes (`kv_cache_mib`): redb keeps the pages
+    /// it reads and writes up to this bound, so it is the store's share of the host's
+    /// memory.
+    pub kv_cache_bytes: usize,
+    /// How often the embedded store removes expired entries from disk (`kv_purge_s`).
+    pub kv_purge_every: Duration,
     /// This node's name in logs, `/metrics` and `/readyz`.
     pub node_id: String,
     /// Tenant defaults, operator maxima and the host's own bounds.
@@ -282,6 +290,8 @@ impl std::fmt::Debug for ServerConfig {
                 },
             )
             .field("node_id", &self.node_id)
+            .field("kv_cache_bytes", &self.kv_cache_bytes)
+            .field("kv_purge_every", &self.kv_purge_every)
             .field("host", &self.host)
             .field("runtime", &self.runtime)
             .field("connections", &self.connections)
@@ -406,8 +416,26 @@ impl ServerConfig {
                 None => base.max,
             },
         };
+        let kv_cache_bytes = match server.kv_cache_mib {
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    field: "server.kv_cache_mib".into(),
+                    message: "must be greater than 0".into(),
+                });
+            }
+            Some(m) => usize::try_from(m.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            None => crate::store::RedbStore::DEFAULT_CACHE_BYTES,
+        };
+        let kv_purge_every = positive(
+            "kv_purge_s",
+            server.kv_purge_s.map(|s| s.saturating_mul(1000)),
+            crate::server::PURGE_EVERY,
+        )?;
         Ok(Self {
             connections,
+            kv_cache_bytes,
+            kv_purge_every,
             listen: o.listen.or(server.listen).unwrap_or(Self::DEFAULT_LISTEN),
             drain,
             store,
@@ -1108,6 +1136,31 @@ mod tests {
         assert_eq!(c.runtime.max_memory_bytes, 256 << 20);
         let c = server("", with_tenants()).expect("valid");
         assert_eq!(c.runtime.max_memory_bytes, DEFAULT_MAX_MEMORY_BYTES);
+    }
+
+    #[test]
+    fn the_embedded_store_cache_is_bounded_as_configured() {
+        let c = server(
+            "[server]\nkv_cache_mib = 16\nkv_purge_s = 60\n",
+            with_tenants(),
+        )
+        .expect("valid");
+        assert_eq!(c.kv_cache_bytes, 16 << 20);
+        assert_eq!(c.kv_purge_every, Duration::from_secs(60));
+        let c = server("", with_tenants()).expect("valid");
+        assert_eq!(
+            c.kv_cache_bytes,
+            crate::store::RedbStore::DEFAULT_CACHE_BYTES
+        );
+        assert_eq!(c.kv_purge_every, crate::server::PURGE_EVERY);
+        for field in ["kv_cache_mib", "kv_purge_s"] {
+            let err =
+                server(&format!("[server]\n{field} = 0\n"), with_tenants()).expect_err("zero");
+            assert!(
+                err.to_string().contains(&format!("server.{field}")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

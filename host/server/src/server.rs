@@ -28,8 +28,9 @@ use crate::tenant::Registry;
 use crate::tenant::reload::{Watch, WatchError};
 use crate::tenant::repo::Repo;
 
-/// How often expired key-value entries are purged from disk (they read as absent at
-/// once; this reclaims their space).
+/// How often expired key-value entries are purged from disk unless configured
+/// (`kv_purge_s`; they read as absent at once, and a write over its tenant's quota
+/// reclaims its tenant's first: this returns the space of the rest).
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Why a server could not start or stopped serving.
@@ -72,8 +73,8 @@ pub struct Server {
     watch: bool,
     drain: Duration,
     connections: ConnectionLimits,
-    /// The embedded store, when the server opened it (so it purges it).
-    redb: Option<Arc<RedbStore>>,
+    /// The embedded store, when the server opened it (so it purges it), and how often.
+    redb: Option<(Arc<RedbStore>, Duration)>,
     /// Which store tenant state is in, for the log.
     store: &'static str,
 }
@@ -122,7 +123,7 @@ impl Builder {
                         source,
                     }
                 })?;
-                let redb = Arc::new(RedbStore::open(&config.kv_path())?);
+                let redb = Arc::new(RedbStore::open(&config.kv_path(), config.kv_cache_bytes)?);
                 (Arc::clone(&redb) as Arc<dyn KvStore>, Some(redb))
             }
         };
@@ -162,7 +163,7 @@ impl Builder {
             connections: config.connections,
             watch: config.watch,
             drain: config.drain,
-            redb,
+            redb: redb.map(|store| (store, config.kv_purge_every)),
             store,
         })
     }
@@ -211,7 +212,9 @@ impl Server {
         } else {
             None
         };
-        let purge = self.redb.map(|store| tokio::spawn(purge_expired(store)));
+        let purge = self
+            .redb
+            .map(|(store, every)| tokio::spawn(purge_expired(store, every)));
         let summaries = Some(tokio::spawn(sum_up_suppressed_logs(Arc::clone(
             &self.state.registry,
         ))));
@@ -312,10 +315,10 @@ async fn sum_up_suppressed_logs(registry: Arc<Registry>) {
     }
 }
 
-/// Expired values read as absent at once; this reclaims their space, every
-/// [`PURGE_EVERY`].
-async fn purge_expired(store: Arc<RedbStore>) {
-    let mut every = tokio::time::interval(PURGE_EVERY);
+/// Expired values read as absent at once; this reclaims their space, `every` so often
+/// (the first at once).
+async fn purge_expired(store: Arc<RedbStore>, every: Duration) {
+    let mut every = tokio::time::interval(every);
     loop {
         every.tick().await;
         let store = Arc::clone(&store);

@@ -496,7 +496,9 @@ mod tests {
 
     fn kv_store() -> (TempDir, Arc<dyn KvStore>) {
         let dir = TempDir::new("host-kv");
-        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&dir.0.join("kv.redb")).expect("open"));
+        let kv: Arc<dyn KvStore> = Arc::new(
+            RedbStore::open(&dir.0.join("kv.redb"), RedbStore::DEFAULT_CACHE_BYTES).expect("open"),
+        );
         (dir, kv)
     }
 
