@@ -58,7 +58,7 @@ pub fn native_answer(body: &[u8], config: &HashMap<String, String>) -> Result<Ve
     let host = NativeHost { config };
     match <ivr::Ivr as Plugin>::handle(event, &Context::new(&host)).map_err(|e| e.to_string())? {
         Some(flow) => callflow_wire::rules::render(&flow).map_err(|e| e.to_string()),
-        None => Ok(b"{}".to_vec()),
+        None => Ok(callflow_server::webhook::ACK_BODY.to_vec()),
     }
 }
 
