@@ -481,10 +481,31 @@ fn fresh_instance_cost() {
         .enable_all()
         .build()
         .expect("tokio");
-    println!("\n| pool | p50 total µs | p99 | store_new | instantiate | call | drop |");
+    // The echo guest under every pool setting; the demo's IVR (what `bench/http/run`
+    // loads) under the default one.
+    let echo = || {
+        let config = HashMap::from([("mode".to_owned(), "echo".to_owned())]);
+        (HOSTILE_WASM, config)
+    };
+    let ivr = || {
+        let config = HashMap::from([
+            ("virtual_number".to_owned(), "+6512345678".to_owned()),
+            ("representative_number".to_owned(), "+6587654321".to_owned()),
+        ]);
+        (IVR_WASM, config)
+    };
+    let runs = variants
+        .into_iter()
+        .map(|(name, pool)| (format!("echo, {name}"), pool, echo()))
+        .chain([(
+            "ivr, pagemap, keep 2 MiB (default)".to_owned(),
+            PoolTuning::default(),
+            ivr(),
+        )]);
+    println!("\n| guest, pool | p50 total µs | p99 | store_new | instantiate | call | drop |");
     println!("|---|---|---|---|---|---|---|");
     let only = std::env::var("COST_VARIANT").ok();
-    for (name, pool) in variants {
+    for (name, pool, (wasm, config)) in runs {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
@@ -495,10 +516,10 @@ fn fresh_instance_cost() {
             ..RuntimeConfig::default()
         })
         .expect("runtime");
-        let plugin = runtime.load_file(Path::new(HOSTILE_WASM)).expect("load");
+        let plugin = runtime.load_file(Path::new(wasm)).expect("load");
         let ctx = InvokeContext {
             tenant: "bench".into(),
-            config: Arc::new(HashMap::from([("mode".to_owned(), "echo".to_owned())])),
+            config: Arc::new(config),
             kv: Arc::clone(&kv),
             limits: Limits::default(),
             logs: Default::default(),
@@ -510,7 +531,7 @@ fn fresh_instance_cost() {
                 let o = runtime
                     .invoke(&plugin, ctx.clone(), &event)
                     .await
-                    .expect("echo");
+                    .expect("the plugin answers");
                 if i >= 1000 {
                     let s = o.stages;
                     for (v, d) in samples.iter_mut().zip([

@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wasmtime::component::Instance;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use super::bindings::{self, exports::callflow::plugin::handler::PluginError};
+use super::bindings::exports::callflow::plugin::handler::PluginError;
 use super::host::{self, MemoryLimitExceeded, State};
+use super::load::Exports;
 use super::{
     ApiAnswer, ApiRequest, ApiResponse, EventAnswer, InvokeContext, Limits, LoadedPlugin,
     PluginFailure, Runtime, Stages, convert,
@@ -91,11 +93,19 @@ impl Runtime {
         self.set_deadline(&mut store, limits.timeout);
         let t_store = Instant::now();
 
-        let instance = plugin.0.pre.instantiate_async(&mut store).await;
+        let instance = plugin
+            .0
+            .pre
+            .instance_pre()
+            .instantiate_async(&mut store)
+            .await;
         let t_instantiate = Instant::now();
         let result = match instance {
             Err(err) => Err(classify(&err, &store, Phase::Instantiate)),
-            Ok(instance) => match call.call(&instance, &mut store, &limits).await {
+            Ok(instance) => match call
+                .call(&plugin.0.exports, &instance, &mut store, &limits)
+                .await
+            {
                 Err(err) => Err(classify(&err, &store, Phase::Call)),
                 Ok(answer) => answer,
             },
@@ -181,7 +191,8 @@ trait Export {
     /// error, an answer over the output limit).
     async fn call(
         self,
-        instance: &bindings::Plugin,
+        exports: &Exports,
+        instance: &Instance,
         store: &mut Store<State>,
         limits: &Limits,
     ) -> wasmtime::Result<Result<Self::Output, PluginFailure>>;
@@ -195,14 +206,15 @@ impl Export for EventCall<'_> {
 
     async fn call(
         self,
-        instance: &bindings::Plugin,
+        exports: &Exports,
+        instance: &Instance,
         store: &mut Store<State>,
         limits: &Limits,
     ) -> wasmtime::Result<Result<Self::Output, PluginFailure>> {
         let event = convert::event(self.0);
-        let answer = instance
-            .callflow_plugin_handler()
-            .call_handle_event(&mut *store, &event)
+        let (answer,) = exports
+            .handle_event(store, instance)?
+            .call_async(&mut *store, (&event,))
             .await?;
         Ok(match answer {
             Err(err) => Err(plugin_error(err)),
@@ -227,14 +239,15 @@ impl Export for ApiCall {
 
     async fn call(
         self,
-        instance: &bindings::Plugin,
+        exports: &Exports,
+        instance: &Instance,
         store: &mut Store<State>,
         limits: &Limits,
     ) -> wasmtime::Result<Result<Self::Output, PluginFailure>> {
         let request = convert::api_request(self.0);
-        let response = instance
-            .callflow_plugin_api()
-            .call_handle_request(&mut *store, &request)
+        let (response,) = exports
+            .handle_request(store, instance)?
+            .call_async(&mut *store, (&request,))
             .await?;
         let response = convert::api_response(response);
         Ok(if response.body.len() > limits.output_bytes {

@@ -5,13 +5,19 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::Engine;
-use wasmtime::component::Component;
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, TypedFunc,
+};
+use wasmtime::{Engine, Store};
 
 use super::bindings::PluginPre;
+use super::bindings::callflow::plugin::types as wit;
+use super::bindings::exports::callflow::plugin::api as wit_api;
+use super::bindings::exports::callflow::plugin::handler::PluginError;
 use super::host::State;
 use super::{LoadError, LoadSource, Runtime};
 
@@ -25,6 +31,7 @@ pub struct LoadedPlugin(pub(super) Arc<PluginInner>);
 
 pub(super) struct PluginInner {
     pub(super) pre: PluginPre<State>,
+    pub(super) exports: Arc<Exports>,
     pub(super) engine: Engine,
     pub(super) digest: String,
     pub(super) size: usize,
@@ -209,6 +216,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let pre = PluginPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let exports = Arc::new(Exports::new(&component)?);
         // Only a component that fits the world is worth caching.
         if source == LoadSource::Compiled
             && let Some(cache) = &self.cache
@@ -217,6 +225,7 @@ impl Runtime {
         }
         let inner = Arc::new(PluginInner {
             pre,
+            exports,
             engine: self.engine.clone(),
             digest: digest.clone(),
             size,
@@ -248,12 +257,119 @@ impl Runtime {
         let inner = loaded.get(digest)?.upgrade()?;
         Some(LoadedPlugin(Arc::new(PluginInner {
             pre: inner.pre.clone(),
+            exports: Arc::clone(&inner.exports),
             engine: inner.engine.clone(),
             digest: inner.digest.clone(),
             size: inner.size,
             source: LoadSource::Memory,
             load_time: Duration::ZERO,
         })))
+    }
+}
+
+/// The world's two exported functions in one component: found by name once, at load,
+/// and type-checked on the first instance, not on every one.
+///
+/// wit-bindgen's `PluginPre::instantiate_async` type-checks every export of every
+/// instance it makes: the event and callflow types are large variants and records, and
+/// walking them was about 4% of the host's CPU per event under load. A component's
+/// export types are fixed when it is compiled, so one check per component is enough.
+pub(super) struct Exports {
+    handle_event: ComponentExportIndex,
+    handle_request: ComponentExportIndex,
+    /// Set once an instance of this component has passed the full type check, per
+    /// export.
+    checked: [AtomicBool; 2],
+}
+
+/// `handle-event: func(event) -> result<option<callflow>, plugin-error>`.
+pub(super) type HandleEvent<'a> =
+    TypedFunc<(&'a wit::Event,), (Result<Option<wit::Callflow>, PluginError>,)>;
+/// `handle-request: func(api-request) -> api-response`.
+pub(super) type HandleRequest<'a> = TypedFunc<(&'a wit_api::ApiRequest,), (wit_api::ApiResponse,)>;
+
+/// One of the world's exported functions.
+#[derive(Debug, Clone, Copy)]
+enum GuestFn {
+    HandleEvent,
+    HandleRequest,
+}
+
+/// The exported interfaces, as the world names them (package version included).
+const HANDLER: &str = "callflow:plugin/handler@0.1.0";
+const API: &str = "callflow:plugin/api@0.1.0";
+
+impl Exports {
+    fn new(component: &Component) -> Result<Self, LoadError> {
+        let find = |interface: &str, func: &str| {
+            let instance = component.get_export_index(None, interface);
+            component
+                .get_export_index(instance.as_ref(), func)
+                .ok_or_else(|| {
+                    LoadError::WrongWorld(format!(
+                        "the component does not export {interface}#{func}"
+                    ))
+                })
+        };
+        Ok(Self {
+            handle_event: find(HANDLER, "handle-event")?,
+            handle_request: find(API, "handle-request")?,
+            checked: [AtomicBool::new(false), AtomicBool::new(false)],
+        })
+    }
+
+    /// `handle-event` of `instance`, an instance of this component.
+    pub(super) fn handle_event<'a>(
+        &self,
+        store: &mut Store<State>,
+        instance: &Instance,
+    ) -> wasmtime::Result<HandleEvent<'a>> {
+        self.typed(store, instance, GuestFn::HandleEvent)
+    }
+
+    /// `handle-request` of `instance`, an instance of this component.
+    pub(super) fn handle_request<'a>(
+        &self,
+        store: &mut Store<State>,
+        instance: &Instance,
+    ) -> wasmtime::Result<HandleRequest<'a>> {
+        self.typed(store, instance, GuestFn::HandleRequest)
+    }
+
+    /// `export` of `instance` typed as `P -> R`. Private: the two wrappers above fix
+    /// `P` and `R` per export, which is what makes the unchecked path sound.
+    fn typed<P, R>(
+        &self,
+        store: &mut Store<State>,
+        instance: &Instance,
+        export: GuestFn,
+    ) -> wasmtime::Result<TypedFunc<P, R>>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let (index, checked) = match export {
+            GuestFn::HandleEvent => (&self.handle_event, &self.checked[0]),
+            GuestFn::HandleRequest => (&self.handle_request, &self.checked[1]),
+        };
+        if checked.load(Ordering::Acquire) {
+            let func = instance
+                .get_func(&mut *store, index)
+                .ok_or_else(|| wasmtime::format_err!("the instance lacks {export:?}"))?;
+            #[expect(
+                unsafe_code,
+                reason = "a typed call without wasmtime's per-instance type walk; see SAFETY"
+            )]
+            // SAFETY: `new_unchecked` requires that `func` has type `P -> R`. An instance
+            // of this same component passed `get_typed_func::<P, R>` for this export
+            // (`checked` is set only then), and every instance of a component has the
+            // export types the component was compiled with; `P` and `R` are fixed per
+            // `export` by the only two callers, `handle_event` and `handle_request`.
+            return Ok(unsafe { TypedFunc::new_unchecked(func) });
+        }
+        let func = instance.get_typed_func::<P, R>(&mut *store, index)?;
+        checked.store(true, Ordering::Release);
+        Ok(func)
     }
 }
 
