@@ -30,7 +30,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -46,7 +46,8 @@ const HEAD: u8 = 1;
 const BUSY: u8 = 2;
 
 /// A connection's phase and when it began, shared by its reads, its requests and its
-/// watchdog.
+/// watchdog. Requests only stamp it (two atomic stores): the watchdog reads it when its
+/// own timer fires, so a busy connection costs no timer and no wake-up per request.
 #[derive(Debug)]
 struct Phase {
     start: Instant,
@@ -55,9 +56,6 @@ struct Phase {
     since_ms: AtomicU64,
     /// Requests being handled.
     busy: AtomicU32,
-    /// Told when the last request in progress ends: the watchdog, which had nothing to
-    /// time while the connection was busy, times its idleness from then.
-    idle_again: tokio::sync::Notify,
 }
 
 impl Phase {
@@ -67,7 +65,6 @@ impl Phase {
             phase: AtomicU8::new(IDLE),
             since_ms: AtomicU64::new(0),
             busy: AtomicU32::new(0),
-            idle_again: tokio::sync::Notify::new(),
         }
     }
 
@@ -96,8 +93,6 @@ impl Phase {
         if self.busy.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.stamp();
             self.phase.store(IDLE, Ordering::Relaxed);
-            // A permit is kept if the watchdog is not waiting yet: no wake-up is lost.
-            self.idle_again.notify_one();
         }
     }
 
@@ -111,6 +106,16 @@ impl Phase {
         };
         let since = Duration::from_millis(self.since_ms.load(Ordering::Relaxed));
         Some((phase, self.start + since + limit))
+    }
+
+    /// When the watchdog looks next: the current phase's deadline, but no later than
+    /// [`ConnectionLimits::head`] from now. A phase the watchdog has not seen begin (a
+    /// request head that started after it last looked) runs out no sooner than that, so
+    /// every deadline is met on time without the requests waking the watchdog.
+    fn next_look(&self, limits: &ConnectionLimits, now: Instant) -> Instant {
+        let soonest = now + limits.head;
+        self.deadline(limits)
+            .map_or(soonest, |(_, at)| at.min(soonest))
     }
 }
 
@@ -252,56 +257,48 @@ async fn connection(
             response
         }
     });
-    let mut builder = http1::Builder::new();
-    // hyper's own header deadline is a backstop; the watchdog below is the rule.
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.idle + limits.head);
-    let mut conn = pin!(builder.serve_connection(io, service));
+    // No hyper timer: its header deadline would cost a boxed timer per request head;
+    // the watchdog below times heads and idleness for every connection.
+    let mut conn = pin!(http1::Builder::new().serve_connection(io, service));
     let mut closing = *stopped.borrow();
     if closing {
         conn.as_mut().graceful_shutdown();
     }
+    let watchdog = tokio::time::sleep_until(phase.next_look(&limits, Instant::now()));
+    let mut watchdog = pin!(watchdog);
     loop {
-        let deadline = if closing {
-            None
-        } else {
-            phase.deadline(&limits)
-        };
         tokio::select! {
             _served = conn.as_mut() => return,
-            () = phase.idle_again.notified(), if deadline.is_none() && !closing => {}
             changed = stopped.changed(), if !closing => {
                 if changed.is_err() || *stopped.borrow() {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
             }
-            () = async {
-                match deadline {
-                    Some((_, at)) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            }, if deadline.is_some() => {
-                // The phase may have moved on while this slept: look again.
-                let Some((phase_now, at)) = phase.deadline(&limits) else { continue };
-                if Instant::now() < at {
-                    continue;
-                }
-                if phase_now == IDLE {
+            () = watchdog.as_mut(), if !closing => {
+                let now = Instant::now();
+                match phase.deadline(&limits) {
+                    // Busy, or the phase moved on since the timer was set: look again.
+                    None => {}
+                    Some((_, at)) if now < at => {}
                     // Nothing in progress: a graceful shutdown closes it at once.
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                } else {
-                    if let Verdict::Log { suppressed } = record_refusal("request_timeout") {
-                        tracing::info!(
-                            %addr,
-                            suppressed,
-                            "closed a connection whose request head did not arrive in time"
-                        );
+                    Some((IDLE, _)) => {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                        continue;
                     }
-                    return;
+                    Some(_) => {
+                        if let Verdict::Log { suppressed } = record_refusal("request_timeout") {
+                            tracing::info!(
+                                %addr,
+                                suppressed,
+                                "closed a connection whose request head did not arrive in time"
+                            );
+                        }
+                        return;
+                    }
                 }
+                watchdog.as_mut().reset(phase.next_look(&limits, now));
             }
         }
     }
