@@ -3,7 +3,8 @@
 //! Owns every `wasmtime::Config` decision. Per-event code never changes engine settings;
 //! it only sets a store's fuel, deadline and memory cap (see `invoke.rs`).
 
-use std::sync::mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -115,36 +116,89 @@ pub(crate) fn build(cfg: &RuntimeConfig) -> Result<(Engine, Allocation), Runtime
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))
 }
 
-/// Advances the engine's epoch every `tick` until dropped.
+/// Advances the engine's epoch every `tick` while a plugin runs, until dropped.
+///
+/// The epoch is what interrupts a plugin: at its deadline, and at every tick on the way
+/// to yield its worker thread to the other tasks (see `invoke.rs`). Fine ticks keep a
+/// fuel-burning plugin from holding a worker (and the I/O it would poll) for long, but
+/// ticking costs a wake-up each: so the ticker parks while nothing runs, and the first
+/// plugin to start wakes it.
 #[derive(Debug)]
 pub(crate) struct EpochTicker {
-    stop: Option<mpsc::Sender<()>>,
+    shared: Arc<TickerShared>,
     thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct TickerShared {
+    /// Invocations running now.
+    running: AtomicUsize,
+    /// The ticker is parked (or about to), waiting for an invocation.
+    parked: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// Counts one running invocation while it lives; see [`EpochTicker::running`].
+pub(crate) struct Running<'a> {
+    shared: &'a TickerShared,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.shared.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl EpochTicker {
     pub(crate) fn start(engine: Engine, tick: Duration) -> Result<Self, RuntimeError> {
-        let (stop, stopped) = mpsc::channel::<()>();
+        let shared = Arc::new(TickerShared::default());
+        let ticker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("callflow-epoch".into())
             .spawn(move || {
-                // Dropping the sender ends the loop at once (no tick-long wait).
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                    engine.increment_epoch();
+                while !ticker.stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(tick);
+                    if ticker.running.load(Ordering::SeqCst) > 0 {
+                        engine.increment_epoch();
+                        continue;
+                    }
+                    // SeqCst on both sides: either the invocation starting now sees
+                    // `parked` and unparks this thread, or this thread sees it running.
+                    ticker.parked.store(true, Ordering::SeqCst);
+                    if ticker.running.load(Ordering::SeqCst) == 0
+                        && !ticker.stop.load(Ordering::SeqCst)
+                    {
+                        std::thread::park();
+                    }
+                    ticker.parked.store(false, Ordering::SeqCst);
                 }
             })
             .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch ticker: {e}")))?;
         Ok(Self {
-            stop: Some(stop),
+            shared,
             thread: Some(thread),
         })
+    }
+
+    /// Marks an invocation as running until the guard drops, waking the ticker if it
+    /// is parked. Its first tick comes a whole tick after it wakes.
+    pub(crate) fn running(&self) -> Running<'_> {
+        let shared = &*self.shared;
+        if shared.running.fetch_add(1, Ordering::SeqCst) == 0
+            && shared.parked.load(Ordering::SeqCst)
+            && let Some(thread) = &self.thread
+        {
+            thread.thread().unpark();
+        }
+        Running { shared }
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }

@@ -65,7 +65,10 @@ pub struct Runtime {
     epoch_tick: Duration,
     max_memory_bytes: u64,
     max_plugin_bytes: usize,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
+    /// One permit per pool slot: an invocation waits for a slot rather than failing when
+    /// every slot is taken.
+    instances: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for Runtime {
@@ -111,7 +114,10 @@ impl Runtime {
             epoch_tick: cfg.epoch_tick.max(Duration::from_micros(1)),
             max_memory_bytes: cfg.max_memory_bytes,
             max_plugin_bytes: cfg.max_plugin_bytes,
-            _ticker: ticker,
+            ticker,
+            instances: tokio::sync::Semaphore::new(
+                usize::try_from(cfg.max_instances.max(1)).unwrap_or(usize::MAX),
+            ),
         })
     }
 

@@ -59,7 +59,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_instances: 256,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
-            epoch_tick: Duration::from_millis(1),
+            epoch_tick: Duration::from_micros(250),
             max_plugin_bytes: 16 << 20,
             pool: PoolTuning::default(),
             compile: super::CompileLimits::default(),
