@@ -29,7 +29,9 @@ impl Runtime {
     /// The instance gets `ctx.limits.fuel` fuel, a deadline of `ctx.limits.timeout` from
     /// now (instantiation included), and at most `ctx.limits.memory_bytes` of memory
     /// (capped to the runtime's maximum). The plugin's log lines and output go to
-    /// `tracing` with the tenant, inside the caller's span.
+    /// `tracing` with the tenant, inside the caller's span. When every pool slot is
+    /// taken it waits for one, within the same deadline: it must run on a Tokio runtime
+    /// with its timer enabled.
     pub async fn invoke(
         &self,
         plugin: &LoadedPlugin,
