@@ -4,18 +4,20 @@
 //! Answers are kept for a window of time ([`ANSWER_WINDOW`] unless configured), in a
 //! memory budget: an entry is a 128-bit digest of the delivery key, a second count and
 //! the digest of its answer, and each distinct answer body is kept once however many
-//! deliveries gave it (an IVR's first menu is the same for every new call). Beyond the
-//! budget the oldest answers go first, before their time; those are counted
+//! deliveries gave it (an IVR's first menu is the same for every new call). Entries are
+//! kept in [shards](super::keys) by the digest, each shard with its share of the budget:
+//! beyond it the shard's oldest answers go first, before their time; those are counted
 //! ([`Deliveries::dropped_early`]) for `/metrics`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::OnceCell;
+
+use super::keys::{Key, KeyMap, Shards, shard_count};
 
 /// How long an answer is kept for a repeated delivery unless the host says otherwise:
 /// longer than the retries of any platform (Twilio retries after 15 s, Telnyx ignores
@@ -26,38 +28,29 @@ pub const ANSWER_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// map's entry with its share of empty buckets, and the time queue's.
 pub const ENTRY_BYTES: usize = 96;
 
-/// A 128-bit digest: keys and answers are kept by it.
-pub(crate) type Digest128 = [u8; 16];
-
-pub(crate) fn digest128(bytes: &[u8]) -> Digest128 {
-    let full = Sha256::digest(bytes);
-    let mut out = [0; 16];
-    out.copy_from_slice(&full[..16]);
-    out
-}
-
 /// Recent answers by delivery key, so a repeated delivery gets the same answer and the
 /// plugin acts once. Concurrent deliveries of one key share a cell: the first runs the
 /// plugin, the others wait for its answer.
 #[derive(Debug)]
 pub struct Deliveries {
-    inner: Mutex<Inner>,
+    shards: Shards<Shard>,
+    start: Instant,
     window: Duration,
+    /// Each shard's share of the budget.
     budget: usize,
     dropped_early: AtomicU64,
 }
 
-#[derive(Debug)]
-struct Inner {
-    start: Instant,
+#[derive(Debug, Default)]
+struct Shard {
     /// Deliveries being answered now.
-    running: HashMap<Digest128, Arc<OnceCell<Bytes>>>,
+    running: KeyMap<Arc<OnceCell<Bytes>>>,
     /// Deliveries answered: key → (second answered, answer).
-    answered: HashMap<Digest128, (u32, Digest128)>,
+    answered: KeyMap<(u32, Key)>,
     /// Answered keys, oldest first.
-    order: VecDeque<(u32, Digest128)>,
+    order: VecDeque<(u32, Key)>,
     /// Each distinct answer once, with how many entries give it.
-    bodies: HashMap<Digest128, (Bytes, u32)>,
+    bodies: KeyMap<(Bytes, u32)>,
     /// Bytes the budget counts.
     used: usize,
 }
@@ -65,17 +58,12 @@ struct Inner {
 impl Deliveries {
     /// Answers kept for `window`, within `budget` bytes.
     pub(super) fn new(window: Duration, budget: usize) -> Self {
+        let shards = shard_count(budget);
         Self {
-            inner: Mutex::new(Inner {
-                start: Instant::now(),
-                running: HashMap::new(),
-                answered: HashMap::new(),
-                order: VecDeque::new(),
-                bodies: HashMap::new(),
-                used: 0,
-            }),
+            shards: Shards::new(shards),
+            start: Instant::now(),
             window,
-            budget: budget.max(ENTRY_BYTES),
+            budget: (budget / shards).max(ENTRY_BYTES),
             dropped_early: AtomicU64::new(0),
         }
     }
@@ -84,42 +72,44 @@ impl Deliveries {
     /// shared while it is being answered, new otherwise. Set it, then
     /// [`keep`](Self::keep) the answer.
     pub fn cell(&self, key: &str) -> Arc<OnceCell<Bytes>> {
-        let id = digest128(key.as_bytes());
-        let mut inner = self.lock();
-        let now = inner.now();
-        inner.expire(now, self.window);
-        if let Some((_, body)) = inner.answered.get(&id)
-            && let Some((bytes, _)) = inner.bodies.get(body)
+        let id = Key::of(key.as_bytes());
+        let now = self.now();
+        let mut shard = self.shards.lock(&id);
+        shard.expire(now, self.window);
+        if let Some((_, body)) = shard.answered.get(&id)
+            && let Some((bytes, _)) = shard.bodies.get(body)
         {
             return Arc::new(OnceCell::new_with(Some(bytes.clone())));
         }
-        Arc::clone(inner.running.entry(id).or_default())
+        Arc::clone(shard.running.entry(id).or_default())
     }
 
     /// Keeps `answer` as the answer to `key` for the window (or forgets the delivery,
     /// `None`: an answer not to replay).
     pub fn keep(&self, key: &str, answer: Option<&Bytes>) {
-        let id = digest128(key.as_bytes());
-        let mut inner = self.lock();
-        inner.running.remove(&id);
-        let Some(answer) = answer else { return };
-        if inner.answered.contains_key(&id) {
+        let id = Key::of(key.as_bytes());
+        let body = answer.map(|a| Key::of(a));
+        let now = self.now();
+        let mut shard = self.shards.lock(&id);
+        shard.running.remove(&id);
+        let (Some(answer), Some(body)) = (answer, body) else {
+            return;
+        };
+        if shard.answered.contains_key(&id) {
             return;
         }
-        let now = inner.now();
-        let body = digest128(answer);
-        match inner.bodies.get_mut(&body) {
+        match shard.bodies.get_mut(&body) {
             Some((_, refs)) => *refs += 1,
             None => {
-                inner.used += answer.len();
-                inner.bodies.insert(body, (answer.clone(), 1));
+                shard.used += answer.len();
+                shard.bodies.insert(body, (answer.clone(), 1));
             }
         }
-        inner.used += ENTRY_BYTES;
-        inner.answered.insert(id, (now, body));
-        inner.order.push_back((now, id));
-        while inner.used > self.budget {
-            if !inner.drop_oldest() {
+        shard.used += ENTRY_BYTES;
+        shard.answered.insert(id, (now, body));
+        shard.order.push_back((now, id));
+        while shard.used > self.budget {
+            if !shard.drop_oldest() {
                 break;
             }
             self.dropped_early.fetch_add(1, Ordering::Relaxed);
@@ -133,7 +123,7 @@ impl Deliveries {
 
     /// Answers kept now.
     pub fn len(&self) -> usize {
-        self.lock().answered.len()
+        self.shards.sum(|s| s.answered.len())
     }
 
     /// True when no answer is kept.
@@ -143,19 +133,15 @@ impl Deliveries {
 
     /// Bytes the budget counts now.
     pub fn used(&self) -> usize {
-        self.lock().used
+        self.shards.sum(|s| s.used)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Inner {
     fn now(&self) -> u32 {
         u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX)
     }
+}
 
+impl Shard {
     /// Drops answers whose window has ended.
     fn expire(&mut self, now: u32, window: Duration) {
         let window = u32::try_from(window.as_secs()).unwrap_or(u32::MAX);
@@ -220,6 +206,26 @@ mod tests {
         assert_eq!(d.dropped_early(), 5);
         assert!(d.cell("e0").get().is_none());
         assert!(d.cell("e14").get().is_some());
+    }
+
+    #[test]
+    fn a_large_budget_is_split_in_shards_and_holds_in_total() {
+        let budget = 4 * super::super::keys::SHARD_BYTES;
+        let d = Deliveries::new(ANSWER_WINDOW, budget);
+        assert_eq!(d.shards.len(), 4);
+        for i in 0..200 {
+            let body = Bytes::from(vec![u8::try_from(i % 251).unwrap_or(0); 64 << 10]);
+            let key = format!("e{i}");
+            let cell = d.cell(&key);
+            cell.set(body.clone()).expect("unset");
+            d.keep(&key, Some(&body));
+            assert!(d.used() <= budget, "{} bytes kept of {budget}", d.used());
+        }
+        assert!(d.len() > 40, "{} answers kept", d.len());
+        assert_eq!(
+            d.len() + usize::try_from(d.dropped_early()).unwrap_or(0),
+            200
+        );
     }
 
     #[test]

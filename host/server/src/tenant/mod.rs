@@ -17,6 +17,7 @@
 
 pub mod admission;
 pub mod dedupe;
+pub(crate) mod keys;
 pub mod pins;
 pub mod rate;
 pub mod reload;

@@ -3,15 +3,15 @@
 //!
 //! A pin is a 128-bit digest of the session id, a second count and a reference to the
 //! version (shared by every call on it): [`PIN_BYTES`] each, within a memory budget.
-//! Beyond the budget the oldest pins go first, before their time; those are counted
-//! ([`Pins::dropped_early`]) for `/metrics`.
+//! Pins are kept in [shards](super::keys) by the digest, each shard with its share of the
+//! budget: beyond it the shard's oldest pins go first, before their time; those are
+//! counted ([`Pins::dropped_early`]) for `/metrics`.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::dedupe::{Digest128, digest128};
+use super::keys::{Key, KeyMap, Shards, shard_count};
 use crate::runtime::LoadedPlugin;
 
 /// How long a call stays on the version that answered its first event.
@@ -26,31 +26,30 @@ pub const PIN_BYTES: usize = 80;
 /// Bounded in time and in memory.
 #[derive(Debug)]
 pub struct Pins {
-    inner: Mutex<Inner>,
+    shards: Shards<Shard>,
+    start: Instant,
+    /// Pins per shard.
     capacity: usize,
     ttl: Duration,
     dropped_early: AtomicU64,
 }
 
-#[derive(Debug)]
-struct Inner {
-    start: Instant,
-    sessions: HashMap<Digest128, (LoadedPlugin, u32)>,
+#[derive(Debug, Default)]
+struct Shard {
+    sessions: KeyMap<(LoadedPlugin, u32)>,
     /// Pinned sessions, oldest first; a released session's place stays until it comes
     /// round (or the queue is compacted).
-    order: VecDeque<(u32, Digest128)>,
+    order: VecDeque<(u32, Key)>,
 }
 
 impl Pins {
     /// Pins kept for `ttl`, within `budget` bytes.
     pub(super) fn new(budget: usize, ttl: Duration) -> Self {
+        let shards = shard_count(budget);
         Self {
-            inner: Mutex::new(Inner {
-                start: Instant::now(),
-                sessions: HashMap::new(),
-                order: VecDeque::new(),
-            }),
-            capacity: (budget / PIN_BYTES).max(1),
+            shards: Shards::new(shards),
+            start: Instant::now(),
+            capacity: (budget / PIN_BYTES / shards).max(1),
             ttl,
             dropped_early: AtomicU64::new(0),
         }
@@ -58,36 +57,34 @@ impl Pins {
 
     /// The version `session` is pinned to, while the pin is fresh.
     pub fn get(&self, session: &str) -> Option<LoadedPlugin> {
-        let id = digest128(session.as_bytes());
-        let mut inner = self.lock();
-        let now = inner.now();
-        inner.expire(now, self.ttl);
-        inner.sessions.get(&id).map(|(plugin, _)| plugin.clone())
+        let id = Key::of(session.as_bytes());
+        let now = self.now();
+        let mut shard = self.shards.lock(&id);
+        shard.expire(now, self.ttl);
+        shard.sessions.get(&id).map(|(plugin, _)| plugin.clone())
     }
 
     /// Pins `session` to `current` unless it is already pinned (a concurrent event of the
     /// same call may have got there first); returns the version the session runs on.
     pub fn pin(&self, session: &str, current: &LoadedPlugin) -> LoadedPlugin {
-        let id = digest128(session.as_bytes());
-        let mut inner = self.lock();
-        let now = inner.now();
-        inner.expire(now, self.ttl);
-        if let Some((plugin, _)) = inner.sessions.get(&id) {
+        let id = Key::of(session.as_bytes());
+        let now = self.now();
+        let mut shard = self.shards.lock(&id);
+        shard.expire(now, self.ttl);
+        if let Some((plugin, _)) = shard.sessions.get(&id) {
             return plugin.clone();
         }
-        inner.sessions.insert(id, (current.clone(), now));
-        inner.order.push_back((now, id));
-        while inner.sessions.len() > self.capacity {
-            if inner.drop_oldest() {
+        shard.sessions.insert(id, (current.clone(), now));
+        shard.order.push_back((now, id));
+        while shard.sessions.len() > self.capacity {
+            if shard.drop_oldest() {
                 self.dropped_early.fetch_add(1, Ordering::Relaxed);
             }
         }
         // Released sessions leave their places behind: compact before they outnumber
         // the pins.
-        if inner.order.len() > 2 * inner.sessions.len() + 1024 {
-            let Inner {
-                sessions, order, ..
-            } = &mut *inner;
+        if shard.order.len() > 2 * shard.sessions.len() + 1024 {
+            let Shard { sessions, order } = &mut *shard;
             order.retain(|(at, id)| sessions.get(id).is_some_and(|(_, since)| since == at));
         }
         current.clone()
@@ -95,13 +92,13 @@ impl Pins {
 
     /// Forgets `session` (it ended).
     pub fn release(&self, session: &str) {
-        let id = digest128(session.as_bytes());
-        self.lock().sessions.remove(&id);
+        let id = Key::of(session.as_bytes());
+        self.shards.lock(&id).sessions.remove(&id);
     }
 
     /// Calls currently pinned.
     pub fn len(&self) -> usize {
-        self.lock().sessions.len()
+        self.shards.sum(|s| s.sessions.len())
     }
 
     /// True when no call is pinned.
@@ -114,16 +111,12 @@ impl Pins {
         self.dropped_early.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Inner {
     fn now(&self) -> u32 {
         u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX)
     }
+}
 
+impl Shard {
     fn expire(&mut self, now: u32, ttl: Duration) {
         let ttl = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX);
         while let Some(&(at, id)) = self.order.front() {
