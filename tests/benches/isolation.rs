@@ -41,6 +41,36 @@ fn row(run: u32, label: &str, r: &Report) {
     );
 }
 
+/// The calm tenant's plugin invocations so far, from `/metrics`: each of its requests
+/// must be one, or the run measured replies from the duplicate cache.
+fn calm_invocations(addr: SocketAddr) -> u64 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    text.lines()
+        .find_map(|l| l.strip_prefix("callflow_plugin_invocations_total{tenant=\"calm\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the calm tenant's invocations in /metrics")
+}
+
+/// Runs `targets` for `duration`, checking that every request of the calm tenant (the
+/// first target) ran its plugin.
+fn measured(addr: SocketAddr, targets: &[(Target, usize)], duration: Duration) -> Vec<Report> {
+    let before = calm_invocations(addr);
+    let reports = load::run(targets, duration);
+    let ran = calm_invocations(addr) - before;
+    assert_eq!(
+        ran,
+        reports[0].latencies.len() as u64,
+        "each of the calm tenant's requests must run its plugin"
+    );
+    reports
+}
+
 fn main() {
     let seconds = std::env::var("BENCH_SECONDS")
         .ok()
@@ -100,9 +130,9 @@ fn main() {
     println!("| run | load | req/s | p50 µs | p99 µs |\n|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for run in 1..=runs {
-        let alone = load::run(&[(calm.clone(), 4)], duration);
+        let alone = measured(addr, &[(calm.clone(), 4)], duration);
         row(run, "calm alone", &alone[0]);
-        let both = load::run(&[(calm.clone(), 4), (noisy.clone(), 4)], duration);
+        let both = measured(addr, &[(calm.clone(), 4), (noisy.clone(), 4)], duration);
         row(run, "calm beside noisy", &both[0]);
         row(run, "noisy (fallbacks once over its cap)", &both[1]);
         ratios.push(both[0].quantile(0.99).as_secs_f64() / alone[0].quantile(0.99).as_secs_f64());

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +18,9 @@ pub struct Target {
     pub addr: SocketAddr,
     /// Request path.
     pub path: String,
-    /// Builds the JSON body of request `n` on connection `c`.
+    /// Builds the JSON body of request `n` on connection `c`. `n` is unique among all
+    /// the requests this process sends, across runs: a body that repeats an event id
+    /// would be answered from the host's duplicate cache, not by the plugin.
     pub body: Arc<dyn Fn(usize, u64) -> String + Send + Sync>,
     /// `None`: each connection sends its next request as soon as the last is answered
     /// (closed loop, as much as the server takes). `Some(gap)`: each connection sends
@@ -52,6 +54,9 @@ impl Report {
         self.latencies[i]
     }
 }
+
+/// The `n` of the next request, in every run of this process.
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 /// Runs `connections[i]` connections against `targets[i]`, all at once, for `duration`;
 /// returns one report per target. Runs on its own thread and runtime.
@@ -105,14 +110,13 @@ async fn connection(target: Target, c: usize, stop: Arc<AtomicBool>) -> Vec<Dura
     stream.set_nodelay(true).expect("nodelay");
     let mut buf = vec![0u8; 64 * 1024];
     let mut latencies = Vec::new();
-    let mut n = 0u64;
     let mut next = tokio::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if let Some(gap) = target.pace {
             tokio::time::sleep_until(next).await;
             next += gap;
         }
-        n += 1;
+        let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
         let body = (target.body)(c, n);
         let request = format!(
             "POST {} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
