@@ -18,8 +18,9 @@ use super::{
 
 /// How long a running plugin runs between yields to the async executor (at least one
 /// epoch tick). Yielding lets other events run on this worker, and the I/O driver be
-/// polled, while a slow plugin burns its deadline; a plugin that finishes within a tick
-/// never reaches a yield. At 10 ms, then 1 ms, a neighbour's p99 beside a fuel-burning
+/// polled, while a slow plugin burns its deadline; a plugin that finishes within a
+/// slice never reaches a yield (yielding within a short invocation made it wait behind
+/// a burning neighbour's slice: ADR 0012). At 10 ms, then 1 ms, a neighbour's p99 beside a fuel-burning
 /// tenant rose 3-4x in some runs of `--bench isolation` (ADR 0012).
 const YIELD_EVERY: Duration = Duration::from_micros(250);
 
@@ -176,8 +177,11 @@ impl Runtime {
         };
         let total = ticks(timeout);
         let slice = ticks(YIELD_EVERY).min(total);
-        let mut remaining = total - slice;
-        store.set_epoch_deadline(slice);
+        // The next tick may come at once: one more before the first yield, so that
+        // every invocation runs a whole slice before it yields (a short one, none).
+        let first = (slice + 1).min(total);
+        let mut remaining = total - first;
+        store.set_epoch_deadline(first);
         store.epoch_deadline_callback(move |_| {
             if remaining == 0 {
                 return Ok(UpdateDeadline::Interrupt);
