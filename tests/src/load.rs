@@ -59,48 +59,48 @@ impl Report {
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 /// Runs `connections[i]` connections against `targets[i]`, all at once, for `duration`;
-/// returns one report per target. Runs on its own thread and runtime.
+/// returns one report per target. Each target runs on its own thread and runtime, as
+/// separate clients would: a target's responses never wait in line behind another's
+/// (a paced tenant's client is not slowed by reading a flood's answers).
 pub fn run(targets: &[(Target, usize)], duration: Duration) -> Vec<Report> {
-    let targets = targets.to_vec();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("load runtime");
-        rt.block_on(async move {
-            let stop = Arc::new(AtomicBool::new(false));
-            let start = Instant::now();
-            let mut per_target = Vec::new();
-            for (target, connections) in targets {
-                let mut tasks = Vec::new();
-                for c in 0..connections {
-                    let target = target.clone();
-                    let stop = Arc::clone(&stop);
-                    tasks.push(tokio::spawn(
-                        async move { connection(target, c, stop).await },
-                    ));
-                }
-                per_target.push(tasks);
-            }
-            tokio::time::sleep(duration).await;
-            stop.store(true, Ordering::Relaxed);
-            let elapsed = start.elapsed();
-            let mut reports = Vec::new();
-            for tasks in per_target {
-                let mut latencies = Vec::new();
-                for t in tasks {
-                    latencies.extend(t.await.expect("load connection"));
-                }
-                latencies.sort();
-                #[allow(clippy::cast_precision_loss, reason = "a request count")]
-                let rps = latencies.len() as f64 / elapsed.as_secs_f64();
-                reports.push(Report { rps, latencies });
-            }
-            reports
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let clients: Vec<_> = targets
+        .iter()
+        .cloned()
+        .map(|(target, connections)| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("load runtime");
+                rt.block_on(async move {
+                    let tasks: Vec<_> = (0..connections)
+                        .map(|c| tokio::spawn(connection(target.clone(), c, Arc::clone(&stop))))
+                        .collect();
+                    let mut latencies = Vec::new();
+                    for t in tasks {
+                        latencies.extend(t.await.expect("load connection"));
+                    }
+                    latencies
+                })
+            })
         })
-    })
-    .join()
-    .expect("load thread")
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    clients
+        .into_iter()
+        .map(|client| {
+            let mut latencies = client.join().expect("load thread");
+            latencies.sort();
+            #[allow(clippy::cast_precision_loss, reason = "a request count")]
+            let rps = latencies.len() as f64 / elapsed.as_secs_f64();
+            Report { rps, latencies }
+        })
+        .collect()
 }
 
 async fn connection(target: Target, c: usize, stop: Arc<AtomicBool>) -> Vec<Duration> {
