@@ -146,7 +146,8 @@ struct RawRuntime {
     max_instances: Option<u32>,
     /// Largest plugin accepted (a file, an upload), in KiB.
     max_plugin_kib: Option<u64>,
-    /// How often the epoch advances (deadlines are counted in ticks), in microseconds.
+    /// How often a plugin that runs past its first tick yields its thread, in
+    /// microseconds (the epoch's fine tick; otherwise it advances every millisecond).
     epoch_tick_us: Option<u64>,
     /// Linear memory reset in place between events rather than released, in KiB.
     memory_keep_resident_kib: Option<u64>,

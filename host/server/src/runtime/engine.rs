@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
@@ -116,13 +116,23 @@ pub(crate) fn build(cfg: &RuntimeConfig) -> Result<(Engine, Allocation), Runtime
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))
 }
 
-/// Advances the engine's epoch every `tick` while a plugin runs, until dropped.
+/// How often the epoch advances while no running plugin has needed to yield: the
+/// granularity of deadlines then, and the longest a plugin runs before its first yield.
+pub(crate) const COARSE_TICK: Duration = Duration::from_millis(1);
+
+/// How long the ticker keeps the fine tick after a plugin last yielded.
+const FINE_FOR: Duration = Duration::from_millis(20);
+
+/// Advances the engine's epoch while a plugin runs, until dropped.
 ///
 /// The epoch is what interrupts a plugin: at its deadline, and at every tick on the way
 /// to yield its worker thread to the other tasks (see `invoke.rs`). Fine ticks keep a
 /// fuel-burning plugin from holding a worker (and the I/O it would poll) for long, but
-/// ticking costs a wake-up each: so the ticker parks while nothing runs, and the first
-/// plugin to start wakes it.
+/// ticking costs a wake-up each, and nearly every invocation ends within microseconds.
+/// So the ticker runs at two speeds: every [`COARSE_TICK`] while no plugin needs to
+/// yield, every `tick` (finer) for [`FINE_FOR`] after any plugin yielded ([`Slices`]);
+/// and it parks while nothing runs, the first plugin to start waking it. Deadlines are
+/// kept by the wall clock, not by counting ticks, so the two speeds do not move them.
 #[derive(Debug)]
 pub(crate) struct EpochTicker {
     shared: Arc<TickerShared>,
@@ -135,6 +145,8 @@ struct TickerShared {
     running: AtomicUsize,
     /// The ticker is parked (or about to), waiting for an invocation.
     parked: AtomicBool,
+    /// A plugin yielded since the ticker last looked.
+    yielded: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -149,15 +161,36 @@ impl Drop for Running<'_> {
     }
 }
 
+/// Tells the ticker that a plugin yields, so that it ticks finely for a while: given to
+/// each store's epoch callback.
+#[derive(Debug, Clone)]
+pub(crate) struct Slices(Arc<TickerShared>);
+
+impl Slices {
+    /// A plugin is yielding its worker.
+    pub(crate) fn yielding(&self) {
+        self.0.yielded.store(true, Ordering::Relaxed);
+    }
+}
+
 impl EpochTicker {
     pub(crate) fn start(engine: Engine, tick: Duration) -> Result<Self, RuntimeError> {
         let shared = Arc::new(TickerShared::default());
         let ticker = Arc::clone(&shared);
+        let coarse = COARSE_TICK.max(tick);
         let thread = std::thread::Builder::new()
             .name("callflow-epoch".into())
             .spawn(move || {
+                let mut fine_until = Instant::now();
                 while !ticker.stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(tick);
+                    if ticker.yielded.swap(false, Ordering::Relaxed) {
+                        fine_until = Instant::now() + FINE_FOR;
+                    }
+                    std::thread::sleep(if Instant::now() < fine_until {
+                        tick
+                    } else {
+                        coarse
+                    });
                     if ticker.running.load(Ordering::SeqCst) > 0 {
                         engine.increment_epoch();
                         continue;
@@ -191,6 +224,11 @@ impl EpochTicker {
             thread.thread().unpark();
         }
         Running { shared }
+    }
+
+    /// What a store's epoch callback tells the ticker when its plugin yields.
+    pub(crate) fn slices(&self) -> Slices {
+        Slices(Arc::clone(&self.shared))
     }
 }
 

@@ -16,14 +16,6 @@ use super::{
     PluginFailure, Runtime, Stages, convert,
 };
 
-/// How long a running plugin runs between yields to the async executor (at least one
-/// epoch tick). Yielding lets other events run on this worker, and the I/O driver be
-/// polled, while a slow plugin burns its deadline; a plugin that finishes within a
-/// slice never reaches a yield (yielding within a short invocation made it wait behind
-/// a burning neighbour's slice: ADR 0012). At 10 ms, then 1 ms, a neighbour's p99 beside a fuel-burning
-/// tenant rose 3-4x in some runs of `--bench isolation` (ADR 0012).
-const YIELD_EVERY: Duration = Duration::from_micros(250);
-
 impl Runtime {
     /// Runs `plugin` on `event` in a fresh instance.
     ///
@@ -167,31 +159,27 @@ impl Runtime {
         ))
     }
 
-    /// Traps with `Interrupt` once `timeout` has passed, yielding to the executor every
-    /// [`YIELD_EVERY`] on the way.
+    /// Traps with `Interrupt` once `timeout` has passed, yielding to the executor at
+    /// every epoch tick on the way but the first (the next tick may come at once: a
+    /// plugin runs at least a whole tick before it yields, so a short one never does).
+    ///
+    /// Yielding lets other events run on this worker, and the I/O driver be polled,
+    /// while a slow plugin burns its deadline; each yield also tells the ticker to tick
+    /// finely for a while (see `engine.rs`). The deadline is kept by the clock: ticks
+    /// come at two speeds.
     fn set_deadline(&self, store: &mut Store<State>, timeout: Duration) {
-        let ticks = |d: Duration| {
-            u64::try_from(d.as_nanos().div_ceil(self.epoch_tick.as_nanos()))
-                .unwrap_or(u64::MAX)
-                .max(1)
-        };
-        let total = ticks(timeout);
-        let slice = ticks(YIELD_EVERY).min(total);
-        // The next tick may come at once: one more before the first yield, so that
-        // every invocation runs a whole slice before it yields (a short one, none).
-        let first = (slice + 1).min(total);
-        let mut remaining = total - first;
-        store.set_epoch_deadline(first);
+        let deadline = Instant::now() + timeout;
+        let slices = self.ticker.slices();
+        store.set_epoch_deadline(2);
         store.epoch_deadline_callback(move |_| {
-            if remaining == 0 {
+            if Instant::now() >= deadline {
                 return Ok(UpdateDeadline::Interrupt);
             }
-            let next = slice.min(remaining);
-            remaining -= next;
+            slices.yielding();
             // tokio's `yield_now` lets the worker's other tasks run before this one
             // resumes (a plain self-wake may be polled again at once).
             Ok(UpdateDeadline::YieldCustom(
-                next,
+                1,
                 Box::pin(tokio::task::yield_now()),
             ))
         });

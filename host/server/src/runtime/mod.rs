@@ -62,7 +62,6 @@ pub struct Runtime {
     compiler: Compiler,
     /// Plugins already loaded, by digest, so tenants sharing a plugin share its code.
     loaded: Mutex<HashMap<String, Weak<PluginInner>>>,
-    epoch_tick: Duration,
     max_memory_bytes: u64,
     max_plugin_bytes: usize,
     ticker: EpochTicker,
@@ -76,7 +75,6 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("allocation", &self.allocation)
             .field("cache", &self.cache)
-            .field("epoch_tick", &self.epoch_tick)
             .finish_non_exhaustive()
     }
 }
@@ -103,7 +101,8 @@ impl Runtime {
             .transpose()?;
         let compiler = Compiler::new(cfg.compile)
             .map_err(|e| RuntimeError::Engine(format!("cannot start the compile threads: {e}")))?;
-        let ticker = EpochTicker::start(engine.clone(), cfg.epoch_tick)?;
+        let ticker =
+            EpochTicker::start(engine.clone(), cfg.epoch_tick.max(Duration::from_micros(1)))?;
         Ok(Self {
             compiler,
             engine,
@@ -111,7 +110,6 @@ impl Runtime {
             allocation,
             cache,
             loaded: Mutex::new(HashMap::new()),
-            epoch_tick: cfg.epoch_tick.max(Duration::from_micros(1)),
             max_memory_bytes: cfg.max_memory_bytes,
             max_plugin_bytes: cfg.max_plugin_bytes,
             ticker,

@@ -21,7 +21,9 @@ pub struct RuntimeConfig {
     /// The operator's maximum linear memory per instance. Tenants' `memory_bytes` above
     /// it are capped to it.
     pub max_memory_bytes: u64,
-    /// How often the epoch advances; deadlines are counted in these ticks.
+    /// How often a plugin that runs long yields its worker thread: the epoch's fine
+    /// tick, used while any plugin runs past its first tick (otherwise the epoch
+    /// advances every millisecond).
     pub epoch_tick: Duration,
     /// Largest plugin (`.wasm`) accepted, in bytes.
     pub max_plugin_bytes: usize,
@@ -59,7 +61,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_instances: 256,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
-            epoch_tick: Duration::from_micros(250),
+            epoch_tick: Duration::from_micros(100),
             max_plugin_bytes: 16 << 20,
             pool: PoolTuning::default(),
             compile: super::CompileLimits::default(),
