@@ -117,8 +117,8 @@ pub(crate) fn build(cfg: &RuntimeConfig) -> Result<(Engine, Allocation), Runtime
 }
 
 /// How often the epoch advances while no running plugin has needed to yield: the
-/// granularity of deadlines then, and the longest a plugin runs before its first yield.
-pub(crate) const COARSE_TICK: Duration = Duration::from_millis(1);
+/// granularity of deadlines then. A plugin's first yield comes within two ticks.
+const COARSE_TICK: Duration = Duration::from_millis(1);
 
 /// How long the ticker keeps the fine tick after a plugin last yielded.
 const FINE_FOR: Duration = Duration::from_millis(20);
