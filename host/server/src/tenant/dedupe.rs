@@ -5,8 +5,8 @@
 //! memory budget: an entry is a 128-bit digest of the delivery key, a second count and
 //! the digest of its answer, and each distinct answer body is kept once however many
 //! deliveries gave it (an IVR's first menu is the same for every new call). Entries are
-//! kept in [shards](super::keys) by the digest, each shard with its share of the budget:
-//! beyond it the shard's oldest answers go first, before their time; those are counted
+//! kept in shards (`tenant/keys.rs`) by the digest, each with its share of the budget:
+//! beyond it a shard's oldest answers go first, before their time; those are counted
 //! ([`Deliveries::dropped_early`]) for `/metrics`.
 
 use std::collections::VecDeque;

@@ -3,8 +3,8 @@
 //!
 //! A pin is a 128-bit digest of the session id, a second count and a reference to the
 //! version (shared by every call on it): [`PIN_BYTES`] each, within a memory budget.
-//! Pins are kept in [shards](super::keys) by the digest, each shard with its share of the
-//! budget: beyond it the shard's oldest pins go first, before their time; those are
+//! Pins are kept in shards (`tenant/keys.rs`) by the digest, each with its share of the
+//! budget: beyond it a shard's oldest pins go first, before their time; those are
 //! counted ([`Pins::dropped_early`]) for `/metrics`.
 
 use std::collections::VecDeque;
