@@ -146,8 +146,9 @@ struct RawRuntime {
     max_instances: Option<u32>,
     /// Largest plugin accepted (a file, an upload), in KiB.
     max_plugin_kib: Option<u64>,
-    /// How often a plugin that runs past its first tick yields its thread, in
-    /// microseconds (the epoch's fine tick; otherwise it advances every millisecond).
+    /// How often a long-running plugin yields its thread, in microseconds (the epoch's
+    /// fine tick, for 20 ms after any plugin yielded; otherwise it advances every
+    /// millisecond). Deadlines are kept by the clock, within about 2 ms.
     epoch_tick_us: Option<u64>,
     /// Linear memory reset in place between events rather than released, in KiB.
     memory_keep_resident_kib: Option<u64>,

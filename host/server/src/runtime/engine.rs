@@ -129,8 +129,9 @@ const FINE_FOR: Duration = Duration::from_millis(20);
 /// to yield its worker thread to the other tasks (see `invoke.rs`). Fine ticks keep a
 /// fuel-burning plugin from holding a worker (and the I/O it would poll) for long, but
 /// ticking costs a wake-up each, and nearly every invocation ends within microseconds.
-/// So the ticker runs at two speeds: every [`COARSE_TICK`] while no plugin needs to
-/// yield, every `tick` (finer) for [`FINE_FOR`] after any plugin yielded ([`Slices`]);
+/// So the ticker runs at two speeds: every [`COARSE_TICK`] (or `tick`, if longer) while
+/// no plugin needs to yield, every `tick` for [`FINE_FOR`] after any plugin yielded
+/// ([`Slices`]);
 /// and it parks while nothing runs, the first plugin to start waking it. Deadlines are
 /// kept by the wall clock, not by counting ticks, so the two speeds do not move them.
 #[derive(Debug)]

@@ -20,7 +20,8 @@ impl Runtime {
     /// Runs `plugin` on `event` in a fresh instance.
     ///
     /// The instance gets `ctx.limits.fuel` fuel, a deadline of `ctx.limits.timeout` from
-    /// now (instantiation included), and at most `ctx.limits.memory_bytes` of memory
+    /// now (any wait for a pool slot and instantiation included; kept within about 2 ms),
+    /// and at most `ctx.limits.memory_bytes` of memory
     /// (capped to the runtime's maximum). The plugin's log lines and output go to
     /// `tracing` with the tenant, inside the caller's span. When every pool slot is
     /// taken it waits for one, within the same deadline: it must run on a Tokio runtime
@@ -105,7 +106,8 @@ impl Runtime {
         store
             .set_fuel(limits.fuel)
             .map_err(|e| PluginFailure::Host(format!("{e:#}")))?;
-        self.set_deadline(&mut store, limits.timeout);
+        // The deadline counts from the start, the wait for a pool slot included.
+        self.set_deadline(&mut store, start + limits.timeout);
         let t_store = Instant::now();
 
         let instance = plugin
@@ -159,16 +161,15 @@ impl Runtime {
         ))
     }
 
-    /// Traps with `Interrupt` once `timeout` has passed, yielding to the executor at
+    /// Traps with `Interrupt` once `deadline` has passed, yielding to the executor at
     /// every epoch tick on the way but the first (the next tick may come at once: a
     /// plugin runs at least a whole tick before it yields, so a short one never does).
     ///
     /// Yielding lets other events run on this worker, and the I/O driver be polled,
     /// while a slow plugin burns its deadline; each yield also tells the ticker to tick
-    /// finely for a while (see `engine.rs`). The deadline is kept by the clock: ticks
-    /// come at two speeds.
-    fn set_deadline(&self, store: &mut Store<State>, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
+    /// finely for a while (see `engine.rs`). The deadline is kept by the clock, checked
+    /// at each tick: a plugin is interrupted within two coarse ticks (about 2 ms) of it.
+    fn set_deadline(&self, store: &mut Store<State>, deadline: Instant) {
         let slices = self.ticker.slices();
         store.set_epoch_deadline(2);
         store.epoch_deadline_callback(move |_| {

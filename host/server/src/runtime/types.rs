@@ -22,8 +22,9 @@ pub struct RuntimeConfig {
     /// it are capped to it.
     pub max_memory_bytes: u64,
     /// How often a plugin that runs long yields its worker thread: the epoch's fine
-    /// tick, used while any plugin runs past its first tick (otherwise the epoch
-    /// advances every millisecond).
+    /// tick, used for 20 ms after any plugin yielded (otherwise the epoch advances every
+    /// millisecond, or every `epoch_tick` if longer). Deadlines are kept by the clock,
+    /// within about two of the slower ticks, whatever this is.
     pub epoch_tick: Duration,
     /// Largest plugin (`.wasm`) accepted, in bytes.
     pub max_plugin_bytes: usize,

@@ -3,10 +3,11 @@
 //!
 //! Answers are kept for a window of time ([`ANSWER_WINDOW`] unless configured), in a
 //! memory budget: an entry is a 128-bit digest of the delivery key, a second count and
-//! the digest of its answer, and each distinct answer body is kept once however many
-//! deliveries gave it (an IVR's first menu is the same for every new call). Entries are
-//! kept in shards (`tenant/keys.rs`) by the digest, each with its share of the budget:
-//! beyond it a shard's oldest answers go first, before their time; those are counted
+//! the digest of its answer, and each distinct answer body is kept once per shard however
+//! many deliveries gave it (an IVR's first menu is the same for every new call). Entries
+//! are kept in shards (`tenant/keys.rs`) by the digest, each with its share of the
+//! budget: beyond it a shard's oldest answers go first, before their time (so the first
+//! drops come a little before the whole budget is used); those are counted
 //! ([`Deliveries::dropped_early`]) for `/metrics`.
 
 use std::collections::VecDeque;
@@ -73,8 +74,9 @@ impl Deliveries {
     /// [`keep`](Self::keep) the answer.
     pub fn cell(&self, key: &str) -> Arc<OnceCell<Bytes>> {
         let id = Key::of(key.as_bytes());
-        let now = self.now();
         let mut shard = self.shards.lock(&id);
+        // Read under the lock, so that the shard's queue stays in time order.
+        let now = self.now();
         shard.expire(now, self.window);
         if let Some((_, body)) = shard.answered.get(&id)
             && let Some((bytes, _)) = shard.bodies.get(body)
@@ -89,8 +91,9 @@ impl Deliveries {
     pub fn keep(&self, key: &str, answer: Option<&Bytes>) {
         let id = Key::of(key.as_bytes());
         let body = answer.map(|a| Key::of(a));
-        let now = self.now();
         let mut shard = self.shards.lock(&id);
+        // Read under the lock, so that the shard's queue stays in time order.
+        let now = self.now();
         shard.running.remove(&id);
         let (Some(answer), Some(body)) = (answer, body) else {
             return;

@@ -58,8 +58,9 @@ impl Pins {
     /// The version `session` is pinned to, while the pin is fresh.
     pub fn get(&self, session: &str) -> Option<LoadedPlugin> {
         let id = Key::of(session.as_bytes());
-        let now = self.now();
         let mut shard = self.shards.lock(&id);
+        // Read under the lock, so that the shard's queue stays in time order.
+        let now = self.now();
         shard.expire(now, self.ttl);
         shard.sessions.get(&id).map(|(plugin, _)| plugin.clone())
     }
@@ -68,8 +69,9 @@ impl Pins {
     /// same call may have got there first); returns the version the session runs on.
     pub fn pin(&self, session: &str, current: &LoadedPlugin) -> LoadedPlugin {
         let id = Key::of(session.as_bytes());
-        let now = self.now();
         let mut shard = self.shards.lock(&id);
+        // Read under the lock, so that the shard's queue stays in time order.
+        let now = self.now();
         shard.expire(now, self.ttl);
         if let Some((plugin, _)) = shard.sessions.get(&id) {
             return plugin.clone();
