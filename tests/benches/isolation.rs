@@ -16,6 +16,7 @@ use std::time::Duration;
 use callflow_server::config::{Overrides, ServerConfig};
 use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
 use callflow_tests::load::{self, Report, Target};
+use tokio::runtime::Runtime;
 
 const BODY: &str = r#"{"namespace":"VOICE","eventType":"CALL_ACTION","payload":{"eventId":"EVENT","callId":"c","sessionId":"SESSION","subAccountId":"8x8_test","callStatus":"CALL_RECEIVED","callDirection":"INBOUND","callType":"PSTN","source":"+6591178965","destination":"+6568332048","callDuration":0,"sipCode":200,"timestamp":"2026-01-06T10:17:19.375Z"}}"#;
 
@@ -43,14 +44,16 @@ fn row(run: u32, label: &str, r: &Report) {
 
 /// The calm tenant's plugin invocations so far, from `/metrics`: each of its requests
 /// must be one, or the run measured replies from the duplicate cache.
-fn calm_invocations(addr: SocketAddr) -> u64 {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
-        .expect("write");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read");
+fn calm_invocations(server: &Runtime, addr: SocketAddr) -> u64 {
+    let text = server
+        .block_on(async {
+            reqwest::get(format!("http://{addr}/metrics"))
+                .await?
+                .error_for_status()?
+                .text()
+                .await
+        })
+        .expect("/metrics");
     text.lines()
         .find_map(|l| l.strip_prefix("callflow_plugin_invocations_total{tenant=\"calm\"} "))
         .and_then(|n| n.trim().parse().ok())
@@ -59,10 +62,15 @@ fn calm_invocations(addr: SocketAddr) -> u64 {
 
 /// Runs `targets` for `duration`, checking that every request of the calm tenant (the
 /// first target) ran its plugin.
-fn measured(addr: SocketAddr, targets: &[(Target, usize)], duration: Duration) -> Vec<Report> {
-    let before = calm_invocations(addr);
+fn measured(
+    server: &Runtime,
+    addr: SocketAddr,
+    targets: &[(Target, usize)],
+    duration: Duration,
+) -> Vec<Report> {
+    let before = calm_invocations(server, addr);
     let reports = load::run(targets, duration);
-    let ran = calm_invocations(addr) - before;
+    let ran = calm_invocations(server, addr) - before;
     assert_eq!(
         ran,
         reports[0].latencies.len() as u64,
@@ -130,9 +138,14 @@ fn main() {
     println!("| run | load | req/s | p50 µs | p99 µs |\n|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for run in 1..=runs {
-        let alone = measured(addr, &[(calm.clone(), 4)], duration);
+        let alone = measured(&server, addr, &[(calm.clone(), 4)], duration);
         row(run, "calm alone", &alone[0]);
-        let both = measured(addr, &[(calm.clone(), 4), (noisy.clone(), 4)], duration);
+        let both = measured(
+            &server,
+            addr,
+            &[(calm.clone(), 4), (noisy.clone(), 4)],
+            duration,
+        );
         row(run, "calm beside noisy", &both[0]);
         row(run, "noisy (fallbacks once over its cap)", &both[1]);
         ratios.push(both[0].quantile(0.99).as_secs_f64() / alone[0].quantile(0.99).as_secs_f64());
