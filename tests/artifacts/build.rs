@@ -42,6 +42,11 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "HOSTILE_WASM",
         "The misbehaving plugin (`tests/guests/hostile`); its tenant config `mode` picks what it does.",
     ),
+    (
+        "old-contract",
+        "OLD_CONTRACT_WASM",
+        "A plugin built against `callflow:plugin@0.1.0` (`tests/guests/old-contract`).",
+    ),
 ];
 
 /// (folder under `tests/cases`, macro in `gen.rs`): case folders that are one test each.
@@ -161,6 +166,8 @@ fn main() {
         "sdk/wire/Cargo.toml",
         "tests/guests/hostile/Cargo.toml",
         "tests/guests/mirror/Cargo.toml",
+        "tests/guests/old-contract/Cargo.toml",
+        "tests/guests/old-contract/wit",
     ] {
         println!("cargo::rerun-if-changed={}", workspace.join(path).display());
     }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM};
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM, OLD_CONTRACT_WASM};
 use serde_json::Value;
 
 use crate::support::{Host, IVR_CONFIG, OPERATOR_TOKEN, TenantSpec, call_action, event_id};
@@ -164,6 +164,11 @@ async fn rejected_uploads_say_which_check_failed_and_change_nothing() {
         (core_module, "component"),
         // A component header with garbage after it.
         (b"\0asm\x0d\0\x01\0garbage".to_vec(), "compile"),
+        // Built against the contract before this one: refused naming both versions.
+        (
+            std::fs::read(OLD_CONTRACT_WASM).expect("old contract"),
+            "contract_version",
+        ),
     ];
     for (bytes, check) in cases {
         let (status, body) = call(
@@ -181,6 +186,13 @@ async fn rejected_uploads_say_which_check_failed_and_change_nothing() {
             message.contains(&format!("`{check}`")),
             "expected check {check}: {message}"
         );
+        if check == "contract_version" {
+            assert!(
+                message.contains("callflow:plugin@0.1.0")
+                    && message.contains("callflow:plugin@0.2.0"),
+                "{message}"
+            );
+        }
     }
     let (_, list) = call(
         &host,

@@ -11,11 +11,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use callflow_server::runtime::{
-    EventAnswer, InvokeContext, Limits, LoadSource, LoadedPlugin, PluginFailure, PoolTuning,
-    Runtime, RuntimeConfig,
+    EventAnswer, InvokeContext, Limits, LoadError, LoadSource, LoadedPlugin, PerPlugin,
+    PluginFailure, PoolTuning, Runtime, RuntimeConfig,
 };
 use callflow_server::store::{KvStore, Quota, RedbStore};
-use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM, MIRROR_WASM};
+use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM, MIRROR_WASM, OLD_CONTRACT_WASM};
 use callflow_wire::{Action, Callflow, Event};
 
 /// A directory for this test binary's files, under cargo's per-target temp dir.
@@ -346,6 +346,95 @@ async fn the_ivr_component_answers_a_new_call_with_the_main_menu() {
     let native = callflow_tests::native_ivr(call_action(None), &config).expect("native");
     assert_eq!(flow, native);
     assert_eq!(flow.client_action_id.as_deref(), Some("main_menu"));
+}
+
+#[test]
+fn a_plugin_built_against_an_older_contract_is_refused_naming_both_versions() {
+    let err = shared()
+        .runtime
+        .load_file(Path::new(OLD_CONTRACT_WASM))
+        .expect_err("a 0.1.0 plugin must not load");
+    assert_eq!(
+        err,
+        LoadError::ContractVersion {
+            found: "0.1.0".into(),
+            accepted: "0.2.0",
+        }
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("callflow:plugin@0.1.0") && message.contains("callflow:plugin@0.2.0"),
+        "{message}"
+    );
+}
+
+/// A runtime whose slots give one plugin `per`, with the IVR loaded into it.
+fn load_ivr_with(per: PerPlugin) -> Result<LoadedPlugin, LoadError> {
+    Runtime::new(RuntimeConfig {
+        max_instances: 2,
+        per_plugin: per,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+    .load_file(Path::new(IVR_WASM))
+}
+
+#[test]
+fn a_plugin_over_a_pool_limit_is_refused_naming_the_setting_that_raises_it() {
+    let defaults = PerPlugin::default();
+    load_ivr_with(defaults).expect("the IVR fits the default slot");
+    let cases = [
+        (
+            PerPlugin {
+                core_instances: 1,
+                ..defaults
+            },
+            "runtime.max_core_instances_per_plugin",
+            "core module instances",
+        ),
+        (
+            PerPlugin {
+                memories: 0,
+                ..defaults
+            },
+            "runtime.max_memories_per_plugin",
+            "linear memories",
+        ),
+        (
+            PerPlugin {
+                tables: 0,
+                ..defaults
+            },
+            "runtime.max_tables_per_plugin",
+            "tables",
+        ),
+    ];
+    for (per, want_setting, want_what) in cases {
+        let err = load_ivr_with(per).expect_err("over the limit");
+        check(&err, want_setting, want_what);
+    }
+    // A plugin whose initial memory exceeds the slot's: the operator's memory maximum.
+    let err = Runtime::new(RuntimeConfig {
+        max_instances: 2,
+        max_memory_bytes: 64 << 10,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+    .load_file(Path::new(IVR_WASM))
+    .expect_err("the IVR starts with more than 64 KiB of memory");
+    check(&err, "maxima.memory_mib", "memory");
+
+    fn check(err: &LoadError, want_setting: &str, want_what: &str) {
+        let LoadError::PoolLimit { message, setting } = err else {
+            panic!("expected a pool limit ({want_setting}), got {err}");
+        };
+        assert_eq!(*setting, want_setting, "{err}");
+        assert!(message.contains(want_what), "{err}");
+        assert!(
+            err.to_string().contains(want_setting),
+            "the message must say how to raise it: {err}"
+        );
+    }
 }
 
 #[test]

@@ -16,6 +16,10 @@ use tracing::{info, warn};
 #[derive(Parser)]
 #[command(
     version,
+    long_version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        "\nruns plugins built against callflow:plugin@0.2.0 (semver-compatible versions load)"
+    ),
     about = "Runs telephony tenants' call logic as sandboxed WebAssembly components behind 8x8 voice webhooks."
 )]
 struct Cli {
@@ -246,4 +250,18 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     info!("shutting down: finishing in-flight webhooks");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_long_version_names_the_plugin_contract_this_host_runs() {
+        let version = super::Cli::command().render_long_version();
+        assert!(
+            version.contains(&callflow_server::runtime::contract::name()),
+            "{version}"
+        );
+    }
 }

@@ -21,7 +21,9 @@ use callflow_wire::{Callflow, Say};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::runtime::{CompileLimits, DEFAULT_MAX_MEMORY_BYTES, Limits, PoolTuning, RuntimeConfig};
+use crate::runtime::{
+    CompileLimits, DEFAULT_MAX_MEMORY_BYTES, Limits, PerPlugin, PoolTuning, RuntimeConfig,
+};
 use crate::store::Quota;
 
 /// The file in a tenant's folder that configures it.
@@ -146,6 +148,12 @@ struct RawRuntime {
     max_instances: Option<u32>,
     /// Largest plugin accepted (a file, an upload), in KiB.
     max_plugin_kib: Option<u64>,
+    /// Core module instances one plugin component may have.
+    max_core_instances_per_plugin: Option<u32>,
+    /// Linear memories one plugin component may have.
+    max_memories_per_plugin: Option<u32>,
+    /// Tables one plugin component may have.
+    max_tables_per_plugin: Option<u32>,
     /// How often a long-running plugin yields its thread, in microseconds (the epoch's
     /// fine tick, for 20 ms after any plugin yielded; otherwise it advances every
     /// millisecond). Deadlines are kept by the clock, within about 2 ms.
@@ -515,8 +523,31 @@ fn runtime_config(
         )?,
         total: count("compile_queue", raw.compile_queue, base.compile.total)?,
     };
+    let per_plugin = |field: &str, value: Option<u32>, default: u32| {
+        positive(field, value.map(u64::from))
+            .map(|v| v.map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    };
+    let per = base.per_plugin;
+    let per_plugin = PerPlugin {
+        core_instances: per_plugin(
+            "max_core_instances_per_plugin",
+            raw.max_core_instances_per_plugin,
+            per.core_instances,
+        )?,
+        memories: per_plugin(
+            "max_memories_per_plugin",
+            raw.max_memories_per_plugin,
+            per.memories,
+        )?,
+        tables: per_plugin(
+            "max_tables_per_plugin",
+            raw.max_tables_per_plugin,
+            per.tables,
+        )?,
+    };
     Ok(RuntimeConfig {
         compile,
+        per_plugin,
         cache_dir: None,
         max_instances: positive("max_instances", raw.max_instances.map(u64::from))?
             .map_or(base.max_instances, |n| u32::try_from(n).unwrap_or(u32::MAX)),
@@ -1160,6 +1191,35 @@ mod tests {
                 server(&format!("[server]\n{field} = 0\n"), with_tenants()).expect_err("zero");
             assert!(
                 err.to_string().contains(&format!("server.{field}")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_one_plugin_may_hold_of_a_slot_is_configurable_and_never_zero() {
+        let c = server(
+            "[runtime]\nmax_core_instances_per_plugin = 40\nmax_memories_per_plugin = 2\nmax_tables_per_plugin = 6\n",
+            with_tenants(),
+        )
+        .expect("valid");
+        let want = PerPlugin {
+            core_instances: 40,
+            memories: 2,
+            tables: 6,
+        };
+        assert_eq!(c.runtime.per_plugin, want);
+        let c = server("", with_tenants()).expect("valid");
+        assert_eq!(c.runtime.per_plugin, PerPlugin::default());
+        for field in [
+            "max_core_instances_per_plugin",
+            "max_memories_per_plugin",
+            "max_tables_per_plugin",
+        ] {
+            let err =
+                server(&format!("[runtime]\n{field} = 0\n"), with_tenants()).expect_err("zero");
+            assert!(
+                err.to_string().contains(&format!("runtime.{field}")),
                 "{err}"
             );
         }

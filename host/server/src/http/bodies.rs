@@ -192,6 +192,10 @@ pub struct Readiness {
     pub plugins_loaded: usize,
     /// Tenants whose plugin failed its last load.
     pub plugins_failed: usize,
+    /// The plugin contract this host runs (`callflow:plugin@0.2.0`): plugins built
+    /// against any semver-compatible version of it load; others are refused, naming
+    /// both versions.
+    pub plugin_contract: String,
 }
 
 /// The shared store's state as a node sees it.

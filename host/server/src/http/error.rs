@@ -142,6 +142,8 @@ fn load_check(err: &LoadError) -> &'static str {
         LoadError::NotAComponent(_) => "component",
         LoadError::Compile(_) => "compile",
         LoadError::WrongWorld(_) => "world",
+        LoadError::ContractVersion { .. } => "contract_version",
+        LoadError::PoolLimit { .. } => "pool",
     }
 }
 

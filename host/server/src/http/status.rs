@@ -39,6 +39,7 @@ async fn ready(State(state): State<AppState>) -> Response {
             .iter()
             .filter(|t| t.plugin.error().is_some())
             .count(),
+        plugin_contract: crate::runtime::contract::name(),
     });
     if tenants.is_empty() || !store_up || draining {
         (StatusCode::SERVICE_UNAVAILABLE, body).into_response()

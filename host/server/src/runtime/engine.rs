@@ -15,11 +15,6 @@ use wasmtime::{
 
 use super::{PoolTuning, RuntimeConfig, RuntimeError};
 
-/// Core instances a plugin component may hold. A Rust `wasm32-wasip2` component has a
-/// handful (the code, plus shim and fixup modules wit-component adds for imports).
-const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
-/// Tables a plugin component may hold (the code's function table plus the shims').
-const TABLES_PER_COMPONENT: u32 = 4;
 /// Elements per table. A plugin's function table is a few hundred entries.
 const TABLE_ELEMENTS: usize = 20_000;
 /// Guard region after each linear memory. With memories reserved at their maximum
@@ -64,15 +59,16 @@ fn base_config(cfg: &RuntimeConfig) -> Config {
 
 fn pooling(cfg: &RuntimeConfig, tuning: &PoolTuning) -> PoolingAllocationConfig {
     let slots = cfg.max_instances.max(1);
+    let per = cfg.per_plugin;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
-        .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-        .total_memories(slots)
-        .total_tables(slots.saturating_mul(TABLES_PER_COMPONENT))
+        .total_core_instances(slots.saturating_mul(per.core_instances))
+        .total_memories(slots.saturating_mul(per.memories))
+        .total_tables(slots.saturating_mul(per.tables))
         .total_stacks(slots)
-        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-        .max_memories_per_component(1)
-        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .max_core_instances_per_component(per.core_instances)
+        .max_memories_per_component(per.memories)
+        .max_tables_per_component(per.tables)
         .max_memory_size(usize::try_from(cfg.max_memory_bytes).unwrap_or(usize::MAX))
         .table_elements(TABLE_ELEMENTS)
         // Reset a slot by rewriting only the pages the plugin dirtied (PAGEMAP_SCAN

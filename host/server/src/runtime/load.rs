@@ -140,7 +140,7 @@ impl Runtime {
             CompileOn::Apart => self.compiler.run(compile),
             CompileOn::Caller => compile(),
         }
-        .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        .map_err(compile_error)?;
         self.prelink(component, digest, wasm.len(), LoadSource::Compiled, start)
     }
 
@@ -211,12 +211,13 @@ impl Runtime {
         source: LoadSource,
         start: Instant,
     ) -> Result<LoadedPlugin, LoadError> {
+        super::contract::check(&self.engine, &component)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let pre = PluginPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let exports = Arc::new(Exports::new(&component)?);
+        let exports = Arc::new(Exports::new(&self.engine, &component)?);
         // Only a component that fits the world is worth caching.
         if source == LoadSource::Compiled
             && let Some(cache) = &self.cache
@@ -295,25 +296,28 @@ enum GuestFn {
     HandleRequest,
 }
 
-/// The exported interfaces, as the world names them (package version included).
-const HANDLER: &str = "callflow:plugin/handler@0.1.0";
-const API: &str = "callflow:plugin/api@0.1.0";
-
 impl Exports {
-    fn new(component: &Component) -> Result<Self, LoadError> {
+    /// Finds the two exports by the names the component gives them: the interface's
+    /// name carries the contract version it was built against, which
+    /// [`contract::check`](super::contract::check) accepted.
+    fn new(engine: &Engine, component: &Component) -> Result<Self, LoadError> {
+        let ty = component.component_type();
         let find = |interface: &str, func: &str| {
-            let instance = component.get_export_index(None, interface);
-            component
-                .get_export_index(instance.as_ref(), func)
+            let wanted = format!("{}/{interface}", super::contract::PACKAGE);
+            let name = ty
+                .exports(engine)
+                .map(|(name, _)| name)
+                .find(|name| name.split('@').next() == Some(wanted.as_str()));
+            let instance = name.and_then(|name| component.get_export_index(None, name));
+            instance
+                .and_then(|instance| component.get_export_index(Some(&instance), func))
                 .ok_or_else(|| {
-                    LoadError::WrongWorld(format!(
-                        "the component does not export {interface}#{func}"
-                    ))
+                    LoadError::WrongWorld(format!("the component does not export {wanted}#{func}"))
                 })
         };
         Ok(Self {
-            handle_event: find(HANDLER, "handle-event")?,
-            handle_request: find(API, "handle-request")?,
+            handle_event: find("handler", "handle-event")?,
+            handle_request: find("api", "handle-request")?,
             checked: [AtomicBool::new(false), AtomicBool::new(false)],
         })
     }
@@ -370,6 +374,33 @@ impl Exports {
         let func = instance.get_typed_func::<P, R>(&mut *store, index)?;
         checked.store(true, Ordering::Release);
         Ok(func)
+    }
+}
+
+/// A compile failure, told apart from a pool limit: the pooling allocator refuses, at
+/// compile time, a component that needs more of a slot than one plugin may have, and
+/// the operator can raise each of those limits.
+fn compile_error(err: wasmtime::Error) -> LoadError {
+    let message = format!("{err:#}");
+    // wasmtime's own wording (48.0.8, `PoolingInstanceAllocator::validate_component`
+    // and `validate_memory_plans`); the tests in `runtime/mod.rs` load real
+    // components over each limit, so a reworded message fails them.
+    let setting = if message.contains("core module instances, which exceeds") {
+        Some("runtime.max_core_instances_per_plugin")
+    } else if message.contains("linear memories, which exceeds")
+        || message.contains("total memories limit")
+    {
+        Some("runtime.max_memories_per_plugin")
+    } else if message.contains("tables, which exceeds") || message.contains("total tables limit") {
+        Some("runtime.max_tables_per_plugin")
+    } else if message.contains("memory does not fit") {
+        Some("maxima.memory_mib")
+    } else {
+        None
+    };
+    match setting {
+        Some(setting) => LoadError::PoolLimit { message, setting },
+        None => LoadError::Compile(message),
     }
 }
 

@@ -25,6 +25,7 @@
 mod bindings;
 mod cache;
 mod compile;
+pub mod contract;
 mod convert;
 mod engine;
 mod host;
@@ -242,7 +243,7 @@ mod tests {
         // The smallest valid component: no imports, no exports.
         let err = rt.load(b"\0asm\x0d\0\x01\0").expect_err("no export");
         assert!(
-            matches!(&err, LoadError::WrongWorld(m) if m.contains("handler")),
+            matches!(&err, LoadError::WrongWorld(m) if m.contains("callflow:plugin@0.2.0")),
             "{err}"
         );
     }

@@ -30,6 +30,8 @@ pub struct RuntimeConfig {
     pub max_plugin_bytes: usize,
     /// How slots are reset between events.
     pub pool: PoolTuning,
+    /// What one plugin may hold of a pool slot.
+    pub per_plugin: PerPlugin,
     /// How compiling is kept apart from serving.
     pub compile: super::CompileLimits,
 }
@@ -56,6 +58,34 @@ impl Default for PoolTuning {
     }
 }
 
+/// What one plugin component may hold of its instance slot. A component over any of
+/// these is refused when it is loaded, naming the setting that raises it.
+///
+/// The defaults admit the SDKs' own builds with room to spare: a Rust component has 3
+/// to 5 core instances, 1 memory and 1 or 2 tables; componentize-py's (CPython) 14
+/// core instances, 1 memory, 2 tables; componentize-js's (StarlingMonkey) 3 core
+/// instances, 1 memory and 2 tables. Each raises the pool's reserved address space
+/// (not its resident memory) by that factor times `max_instances`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerPlugin {
+    /// Core module instances (the code, plus the adapters and shims a toolchain adds).
+    pub core_instances: u32,
+    /// Linear memories. Each reserves `maxima.memory_mib` plus a guard per slot.
+    pub memories: u32,
+    /// Tables.
+    pub tables: u32,
+}
+
+impl Default for PerPlugin {
+    fn default() -> Self {
+        Self {
+            core_instances: 20,
+            memories: 1,
+            tables: 4,
+        }
+    }
+}
+
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
@@ -63,8 +93,9 @@ impl Default for RuntimeConfig {
             max_instances: 256,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             epoch_tick: Duration::from_micros(100),
-            max_plugin_bytes: 16 << 20,
+            max_plugin_bytes: 32 << 20,
             pool: PoolTuning::default(),
+            per_plugin: PerPlugin::default(),
             compile: super::CompileLimits::default(),
         }
     }
@@ -274,7 +305,10 @@ pub enum LoadError {
         message: String,
     },
     /// The plugin is larger than the runtime accepts.
-    #[error("the plugin is {bytes} bytes, more than the {max} allowed")]
+    #[error(
+        "the plugin is {bytes} bytes, more than the {max} allowed; an operator can raise \
+         `max_plugin_kib` in host.toml's `[runtime]`"
+    )]
     TooLarge {
         /// Its size.
         bytes: usize,
@@ -288,6 +322,27 @@ pub enum LoadError {
     /// The component is invalid or could not be compiled.
     #[error("the component does not compile: {0}")]
     Compile(String),
+    /// The component was built against a version of the plugin contract this host does
+    /// not run.
+    #[error(
+        "the plugin was built against callflow:plugin@{found}, and this host runs \
+         callflow:plugin@{accepted}: rebuild it with an SDK for {accepted}"
+    )]
+    ContractVersion {
+        /// The version the component names.
+        found: String,
+        /// The version this host implements.
+        accepted: &'static str,
+    },
+    /// The component needs more of an instance slot than the pool gives one plugin
+    /// (core instances, linear memories, tables, or initial memory).
+    #[error("{message}; an operator can raise `{setting}` in host.toml")]
+    PoolLimit {
+        /// What wasmtime found, with the count and the limit.
+        message: String,
+        /// The host.toml setting that raises the limit.
+        setting: &'static str,
+    },
     /// The component does not fit the `callflow:plugin/plugin` world: it imports
     /// something the host does not provide, or lacks the `handler` or `api` export.
     #[error("the component does not implement the callflow plugin world: {0}")]
