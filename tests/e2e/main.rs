@@ -24,6 +24,9 @@ mod hostile;
 mod ivr;
 /// Number masking: bookings over the API, calls over webhooks, the pool under races.
 mod masking;
+/// Python plugins (`sdk/python`, `plugins/ivr-python`): the SDK's tests, and the same
+/// case data through a real host as the Rust plugins.
+mod polyglot;
 /// Storage quotas: a plugin writing without bound fills its own quota, nothing more.
 mod quota;
 /// Hot reload through the tenants directory, under load.

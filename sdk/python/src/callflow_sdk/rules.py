@@ -1,0 +1,157 @@
+"""8x8's rules for a callflow, as the host checks them before the platform sees one
+(``docs/callflow-rules.md``; the host's own copy is ``callflow_wire::rules``). The testing
+harness applies them to every callflow a plugin answers, so a test fails where 8x8 would
+refuse the answer and the caller would get the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from .callflow import Callflow, Hangup, MakeCall, PlayFile, Say, SayAndCapture
+
+MAX_TEXT_CHARS = 3000
+MAX_CLIENT_ACTION_ID = 128
+MAX_MAKE_CALLS = 2
+MAX_DIGITS = 25
+MAX_TRIES = 5
+MAX_BODY_BYTES = 64 * 1024
+
+_E164 = re.compile(r"^\+?[0-9]{1,15}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+class Violation(Exception):
+    """A rule the callflow breaks: 8x8's error code (0 for the host's own rules), where,
+    and why."""
+
+    def __init__(self, code: int, at: str, message: str) -> None:
+        super().__init__(f"{at}: {message} (8x8 code {code})")
+        self.code, self.at, self.message = code, at, message
+
+
+def is_e164(number: str) -> bool:
+    """An optional ``+`` and 1 to 15 digits."""
+    return bool(_E164.match(number))
+
+
+def validate(flow: Callflow) -> None:
+    """Raises :class:`Violation` for the first rule ``flow`` breaks."""
+    if flow.id is not None:
+        check_client_action_id(flow.id)
+    if not flow.actions:
+        raise Violation(-1001, "callflow", "a callflow needs at least one action")
+    make_calls = 0
+    for i, action in enumerate(flow.actions):
+        at = f"callflow[{i}]"
+        if isinstance(action, MakeCall):
+            make_calls += 1
+            if make_calls > MAX_MAKE_CALLS:
+                raise Violation(-1010, at, f"at most {MAX_MAKE_CALLS} makeCall actions per callflow")
+            for field, value in (("source", action.source), ("destination", action.destination)):
+                if not is_e164(value):
+                    raise Violation(
+                        -1017, f"{at}.{field}", f"{value!r} is not an E.164 number (optional '+', 1 to 15 digits)"
+                    )
+        elif isinstance(action, Say):
+            _text(action.text, f"{at}.text")
+            _voice(action.voice_profile, at)
+            _repetition(action.times, at)
+            _speed(action.rate, at)
+        elif isinstance(action, SayAndCapture):
+            _capture(action, at)
+        elif isinstance(action, PlayFile):
+            _play_file(action, at)
+        elif isinstance(action, Hangup):
+            if i + 1 < len(flow.actions):
+                raise Violation(-1012, f"callflow[{i + 1}]", "nothing may follow hangup")
+            if i > 0 and isinstance(flow.actions[i - 1], SayAndCapture):
+                raise Violation(
+                    -1012,
+                    at,
+                    "hangup directly after sayAndCapture drops the captured digits; "
+                    "end the callflow with the sayAndCapture instead",
+                )
+        else:
+            raise Violation(0, at, f"not a callflow action: {action!r}")
+    size = len(flow.to_json().encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        raise Violation(0, "callflow", f"the callflow is {size} bytes of JSON; the limit is {MAX_BODY_BYTES}")
+
+
+def check_client_action_id(id: str) -> None:
+    if not 1 <= len(id) <= MAX_CLIENT_ACTION_ID:
+        raise Violation(0, "clientActionId", f"must be 1 to {MAX_CLIENT_ACTION_ID} characters, is {len(id)}")
+    if not _ID.match(id) or not id.isascii():
+        raise Violation(
+            0,
+            "clientActionId",
+            "use only A-Z, a-z, 0-9, '_', '.', ':' and '-' "
+            "(it round-trips through 8x8; keep personal data out of it)",
+        )
+
+
+def _text(text: str, at: str) -> None:
+    if not text.strip():
+        raise Violation(-1009, at, "must not be empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise Violation(-1009, at, f"is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+
+
+def _voice(voice: str, at: str) -> None:
+    if not voice.strip():
+        raise Violation(-1009, f"{at}.voiceProfile", 'is required, for example "en-US-BenjaminRUS"')
+
+
+def _speed(speed: Optional[float], at: str) -> None:
+    if speed is not None and not 0.5 <= speed <= 2.0:
+        raise Violation(-1002, f"{at}.speed", f"{speed} is outside 0.5 to 2.0")
+
+
+def _repetition(times: Optional[int], at: str) -> None:
+    if times is not None and not 1 <= times <= 3:
+        raise Violation(-1009, f"{at}.repetition", f"{times} is outside 1 to 3")
+
+
+def _capture(c: SayAndCapture, at: str) -> None:
+    _text(c.prompt_message, f"{at}.promptMessage")
+    _voice(c.voice_profile, at)
+    if c.success is not None:
+        _text(c.success, f"{at}.successMessage")
+    if c.failure is not None:
+        _text(c.failure, f"{at}.failureMessage")
+    _speed(c.rate, at)
+    if c.min_digits is not None and c.max_digits is None:
+        raise Violation(-1003, f"{at}.minDigits", "minDigits requires maxDigits")
+    if c.max_digits is not None:
+        low = 1 if c.min_digits is None else c.min_digits
+        if not 1 <= low <= c.max_digits <= MAX_DIGITS:
+            raise Violation(
+                -1003,
+                f"{at}.maxDigits",
+                f"need 1 <= minDigits ({low}) <= maxDigits ({c.max_digits}) <= {MAX_DIGITS}",
+            )
+    if c.on_hash is False and c.max_digits is None:
+        raise Violation(-1008, f"{at}.completeOnHash", "completeOnHash false requires maxDigits")
+    if c.digit_timeout is not None:
+        if c.overall_timeout_ms is None:
+            raise Violation(-1005, f"{at}.digitTimeout", "digitTimeout requires overallTimeout")
+        if c.digit_timeout >= c.overall_timeout_ms:
+            raise Violation(
+                -1006,
+                f"{at}.digitTimeout",
+                f"digitTimeout ({c.digit_timeout}) must be less than overallTimeout ({c.overall_timeout_ms})",
+            )
+    if c.no_of_tries is not None and not 1 <= c.no_of_tries <= MAX_TRIES:
+        raise Violation(-1009, f"{at}.noOfTries", f"{c.no_of_tries} is outside 1 to {MAX_TRIES}")
+
+
+def _play_file(f: PlayFile, at: str) -> None:
+    url = f.file_url
+    rest = url[8:] if url.startswith("https://") else url[7:] if url.startswith("http://") else None
+    path = None if rest is None else re.split(r"[?#]", rest)[0]
+    lower = (path or "").lower()
+    if path is None or "/" not in path or not (lower.endswith(".mp3") or lower.endswith(".wav")):
+        raise Violation(-1009, f"{at}.fileUrl", f"{url!r} must be an http(s) URL of an .mp3 or .wav file")
+    _repetition(f.times, at)

@@ -1,0 +1,218 @@
+//! Plugins in Python, built with the Python SDK (`sdk/python`) and componentize-py,
+//! against the same host and the same case data as the Rust ones.
+//!
+//! The toolchain is set up by the test itself, so that `cargo test --workspace` stays the
+//! one command: a virtual environment under cargo's target directory with the pinned
+//! componentize-py and pytest and the SDK from this checkout (once; a marker file names
+//! the pins). `CALLFLOW_PYTHON` points at another interpreter that has them. Without
+//! `python3` (or without the package index) the tests skip, and fail under
+//! `CALLFLOW_REQUIRE_SERVERS=1`, as `.ci/run` sets.
+//!
+//! Components are built once per content: the wasm is kept under the target directory by
+//! the sha256 of everything it is built from (the plugin's sources, the SDK, the WIT).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use callflow_test_servers::REQUIRE_SERVERS;
+
+use crate::support::{Host, IVR_CONFIG, TenantSpec};
+
+/// What the environment is built with: componentize-py as the issue measured it, and
+/// the pytest the SDK's tests run under.
+const PINS: &[&str] = &["componentize-py==0.25.1", "pytest==8.3.4"];
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+}
+
+fn polyglot_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("polyglot")
+}
+
+/// Skips (returns `None`) or, in CI, fails.
+fn unavailable(why: &str) -> Option<PathBuf> {
+    assert!(
+        std::env::var_os(REQUIRE_SERVERS).is_none(),
+        "the Python toolchain is not available and {REQUIRE_SERVERS} is set: {why}"
+    );
+    eprintln!("polyglot: skipped: {why}");
+    None
+}
+
+/// An interpreter with the SDK, componentize-py and pytest.
+fn python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON.get_or_init(set_up_python).clone()
+}
+
+fn set_up_python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("CALLFLOW_PYTHON") {
+        return Some(PathBuf::from(python));
+    }
+    let venv = polyglot_dir().join("venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("callflow-pins.txt");
+    let want = PINS.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
+        return Some(python);
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        return unavailable("`python3 -m venv` failed (install python3-venv)");
+    }
+    let installed = Command::new(&python)
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .args(PINS)
+        .arg("-e")
+        .arg(workspace().join("sdk/python"))
+        .status();
+    if !installed.is_ok_and(|s| s.success()) {
+        return unavailable("pip could not install the pinned componentize-py and pytest");
+    }
+    std::fs::write(&marker, want).expect("marker");
+    Some(python)
+}
+
+/// The files a component is built from, hashed: a change to any rebuilds it.
+fn sources_digest(dirs: &[PathBuf]) -> String {
+    let mut files = Vec::new();
+    for dir in dirs {
+        collect(dir, &mut files);
+    }
+    files.sort();
+    let mut all = Vec::new();
+    for file in files {
+        all.extend_from_slice(file.to_string_lossy().as_bytes());
+        all.extend(std::fs::read(&file).expect("source file"));
+    }
+    callflow_server::tenant::repo::digest(&all)[..24].to_owned()
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "__pycache__" || name == "tests" {
+            continue;
+        }
+        if path.is_dir() {
+            collect(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// `plugins/<plugin>` built with `callflow-py build app`, once per content.
+fn python_component(plugin: &str) -> Option<PathBuf> {
+    let python = python()?;
+    let dir = workspace().join("plugins").join(plugin);
+    let digest = sources_digest(&[
+        dir.clone(),
+        workspace().join("sdk/python/src"),
+        workspace().join("wit"),
+    ]);
+    let wasm = polyglot_dir().join(format!("{plugin}-{digest}.wasm"));
+    if wasm.exists() {
+        return Some(wasm);
+    }
+    let partial = wasm.with_extension("partial");
+    let status = Command::new(&python)
+        .args(["-m", "callflow_sdk", "build", "app", "-q", "-o"])
+        .arg(&partial)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .expect("run callflow_sdk build");
+    assert!(status.success(), "building {plugin} failed ({status})");
+    std::fs::rename(&partial, &wasm).expect("keep the component");
+    Some(wasm)
+}
+
+/// Runs pytest over `paths` (relative to the workspace) with the SDK's interpreter.
+fn pytest(paths: &[&str]) {
+    let Some(python) = python() else { return };
+    let out = Command::new(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .args(paths)
+        .current_dir(workspace())
+        .output()
+        .expect("run pytest");
+    assert!(
+        out.status.success(),
+        "pytest {paths:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_python_sdk_passes_its_own_tests() {
+    pytest(&["sdk/python/tests"]);
+}
+
+#[test]
+fn the_python_ivr_passes_its_own_tests_natively() {
+    pytest(&["plugins/ivr-python/tests"]);
+}
+
+/// Every case of `tests/cases/ivr` through one real host, to the Rust IVR and to the
+/// Python one: both answer exactly what the case holds.
+#[tokio::test]
+async fn the_python_ivr_answers_every_case_as_the_rust_one_through_a_real_host() {
+    let Some(python_ivr) = python_component("ivr-python") else {
+        return;
+    };
+    let rust_ivr = Path::new(callflow_test_artifacts::IVR_WASM);
+    let tenants = [
+        TenantSpec {
+            id: "ivr-rust",
+            toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
+            wasm: Some(rust_ivr),
+        },
+        TenantSpec {
+            id: "ivr-python",
+            toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
+            wasm: Some(&python_ivr),
+        },
+    ];
+    let host = Host::start("polyglot-ivr", "", &tenants);
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(workspace().join("tests/cases/ivr"))
+        .expect("cases")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "{} cases", cases.len());
+    for case in &cases {
+        let request = std::fs::read_to_string(case.join("request.json")).expect("request");
+        let expected: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(case.join("response.json")).expect("response"),
+        )
+        .expect("response json");
+        for tenant in ["ivr-rust", "ivr-python"] {
+            let (status, answer) = host.post(tenant, &request).await;
+            assert_eq!(status, 200, "{tenant} {}: {answer}", case.display());
+            assert_eq!(answer, expected, "{tenant} {}", case.display());
+        }
+    }
+    let metrics = host.metrics().await;
+    let failures = metrics
+        .lines()
+        .filter(|l| l.starts_with("callflow_plugin_failures_total{") && l.contains("ivr-python"))
+        .filter(|l| !l.ends_with(" 0"))
+        .collect::<Vec<_>>();
+    assert!(failures.is_empty(), "{failures:?}");
+}
