@@ -61,11 +61,11 @@ impl Default for PoolTuning {
 /// What one plugin component may hold of its instance slot. A component over any of
 /// these is refused when it is loaded, naming the setting that raises it.
 ///
-/// The defaults admit the SDKs' own builds with room to spare: a Rust component has 3
-/// to 5 core instances, 1 memory and 1 or 2 tables; componentize-py's (CPython) 14
-/// core instances, 1 memory, 2 tables; componentize-js's (StarlingMonkey) 3 core
-/// instances, 1 memory and 2 tables. Each raises the pool's reserved address space
-/// (not its resident memory) by that factor times `max_instances`.
+/// The defaults admit the SDKs' own builds with room to spare: a Rust component has a
+/// handful of core instances (the code plus the adapter shims wit-component adds), one
+/// memory and one table; componentize-py's (CPython) 14 core instances, one memory and
+/// two tables. Raising one raises the pool's reserved address space (not its resident
+/// memory) by that factor times `max_instances`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PerPlugin {
     /// Core module instances (the code, plus the adapters and shims a toolchain adds).
