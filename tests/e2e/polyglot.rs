@@ -1,15 +1,21 @@
-//! Plugins in Python, built with the Python SDK (`sdk/python`) and componentize-py,
-//! against the same host and the same case data as the Rust ones.
+//! Plugins in Python and JavaScript, built with their SDKs (`sdk/python` with
+//! componentize-py, `sdk/js` with componentize-js), against the same host and the same
+//! case data as the Rust ones.
 //!
-//! The toolchain is set up by the test itself, so that `cargo test --workspace` stays the
-//! one command: a virtual environment under cargo's target directory with the pinned
-//! componentize-py and pytest and the SDK from this checkout (once; a marker file names
-//! the pins). `CALLFLOW_PYTHON` points at another interpreter that has them. Without
-//! `python3` (or without the package index) the tests skip, and fail under
-//! `CALLFLOW_REQUIRE_SERVERS=1`, as `.ci/run` sets.
+//! The toolchains are set up by the tests themselves, so that `cargo test --workspace`
+//! stays the one command:
+//! - Python: a virtual environment under cargo's target directory with the pinned
+//!   componentize-py and pytest and the SDK from this checkout (once; a marker file names
+//!   the pins). `CALLFLOW_PYTHON` points at another interpreter that has them.
+//! - JavaScript: `npm ci` in `sdk/js` (its `package-lock.json` pins componentize-js and
+//!   esbuild, with integrity hashes) and in `plugins/ivr-js` (which links the SDK), once.
+//!
+//! Without `python3` or `node` (or without the package registries) the tests skip, and
+//! fail under `CALLFLOW_REQUIRE_SERVERS=1`, as `.ci/run` sets.
 //!
 //! Components are built once per content: the wasm is kept under the target directory by
-//! the sha256 of everything it is built from (the plugin's sources, the SDK, the WIT).
+//! the sha256 of everything it is built from (the plugin's sources, the SDK, the WIT, the
+//! pins).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +40,7 @@ fn polyglot_dir() -> PathBuf {
 }
 
 /// Skips (returns `None`) or, in CI, fails.
-fn unavailable(why: &str) -> Option<PathBuf> {
+fn unavailable<T>(why: &str) -> Option<T> {
     assert!(
         std::env::var_os(REQUIRE_SERVERS).is_none(),
         "the Python toolchain is not available and {REQUIRE_SERVERS} is set: {why}"
@@ -56,8 +62,15 @@ fn set_up_python() -> Option<PathBuf> {
     let venv = polyglot_dir().join("venv");
     let python = venv.join("bin/python");
     let marker = venv.join("callflow-pins.txt");
-    let want = PINS.join("\n");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
+    // The interpreter's version too: a venv outlives neither an upgraded python3 nor a
+    // new pin.
+    let version = Command::new("python3")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let want = format!("{version}\n{}", PINS.join("\n"));
+    if python.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
         return Some(python);
     }
     let _ = std::fs::remove_dir_all(&venv);
@@ -81,14 +94,15 @@ fn set_up_python() -> Option<PathBuf> {
     Some(python)
 }
 
-/// The files a component is built from, hashed: a change to any rebuilds it.
+/// The files a component is built from, hashed with the tools' pins: a change to any
+/// rebuilds it.
 fn sources_digest(dirs: &[PathBuf]) -> String {
     let mut files = Vec::new();
     for dir in dirs {
         collect(dir, &mut files);
     }
     files.sort();
-    let mut all = Vec::new();
+    let mut all = PINS.join("\n").into_bytes();
     for file in files {
         all.extend_from_slice(file.to_string_lossy().as_bytes());
         all.extend(std::fs::read(&file).expect("source file"));
@@ -97,6 +111,10 @@ fn sources_digest(dirs: &[PathBuf]) -> String {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    if dir.is_file() {
+        out.push(dir.to_owned());
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -104,7 +122,11 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "__pycache__" || name == "tests" {
+        if name.starts_with('.')
+            || name == "__pycache__"
+            || name == "tests"
+            || name == "node_modules"
+        {
             continue;
         }
         if path.is_dir() {
@@ -122,6 +144,7 @@ fn python_component(plugin: &str) -> Option<PathBuf> {
     let digest = sources_digest(&[
         dir.clone(),
         workspace().join("sdk/python/src"),
+        workspace().join("sdk/python/pyproject.toml"),
         workspace().join("wit"),
     ]);
     let wasm = polyglot_dir().join(format!("{plugin}-{digest}.wasm"));
@@ -139,6 +162,83 @@ fn python_component(plugin: &str) -> Option<PathBuf> {
     assert!(status.success(), "building {plugin} failed ({status})");
     std::fs::rename(&partial, &wasm).expect("keep the component");
     Some(wasm)
+}
+
+/// `node_modules` in `dir`, from its lock file, unless it is there already.
+fn npm_ci(dir: &Path) -> bool {
+    if dir.join("node_modules/.package-lock.json").exists() {
+        return true;
+    }
+    Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Node with the JavaScript SDK's build tools installed, or `None` (skip).
+fn node() -> Option<()> {
+    static NODE: OnceLock<Option<()>> = OnceLock::new();
+    *NODE.get_or_init(|| {
+        let has_node = Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_node {
+            return unavailable("`node` is not installed");
+        }
+        if !npm_ci(&workspace().join("sdk/js")) || !npm_ci(&workspace().join("plugins/ivr-js")) {
+            return unavailable("npm could not install the pinned componentize-js and esbuild");
+        }
+        Some(())
+    })
+}
+
+/// `plugins/<plugin>/app.js` built with `callflow-js build`, once per content.
+fn js_component(plugin: &str) -> Option<PathBuf> {
+    node()?;
+    let dir = workspace().join("plugins").join(plugin);
+    let sdk = workspace().join("sdk/js");
+    let digest = sources_digest(&[
+        dir.join("app.js"),
+        sdk.join("src"),
+        sdk.join("package-lock.json"),
+        workspace().join("wit"),
+    ]);
+    let wasm = polyglot_dir().join(format!("{plugin}-{digest}.wasm"));
+    if wasm.exists() {
+        return Some(wasm);
+    }
+    std::fs::create_dir_all(polyglot_dir()).expect("polyglot dir");
+    let partial = wasm.with_extension("partial");
+    let status = Command::new("node")
+        .arg(sdk.join("bin/callflow-js.js"))
+        .args(["build", "app.js", "-q", "-o"])
+        .arg(&partial)
+        .current_dir(&dir)
+        .status()
+        .expect("run callflow-js build");
+    assert!(status.success(), "building {plugin} failed ({status})");
+    std::fs::rename(&partial, &wasm).expect("keep the component");
+    Some(wasm)
+}
+
+/// `node --test` over `dir` (relative to the workspace).
+fn node_test(dir: &str) {
+    if node().is_none() {
+        return;
+    }
+    let out = Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(workspace().join(dir))
+        .output()
+        .expect("run node --test");
+    assert!(
+        out.status.success(),
+        "node --test in {dir} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs pytest over `paths` (relative to the workspace) with the SDK's interpreter.
@@ -168,11 +268,22 @@ fn the_python_ivr_passes_its_own_tests_natively() {
     pytest(&["plugins/ivr-python/tests"]);
 }
 
-/// Every case of `tests/cases/ivr` through one real host, to the Rust IVR and to the
-/// Python one: both answer exactly what the case holds.
+#[test]
+fn the_js_sdk_passes_its_own_tests() {
+    node_test("sdk/js");
+}
+
+#[test]
+fn the_js_ivr_passes_its_own_tests_natively() {
+    node_test("plugins/ivr-js");
+}
+
+/// Every case of `tests/cases/ivr` through one real host, to the IVR in Rust, Python and
+/// JavaScript: each answers exactly what the case holds.
 #[tokio::test]
-async fn the_python_ivr_answers_every_case_as_the_rust_one_through_a_real_host() {
-    let Some(python_ivr) = python_component("ivr-python") else {
+async fn the_three_ivrs_answer_every_case_identically_through_a_real_host() {
+    let (Some(python_ivr), Some(js_ivr)) = (python_component("ivr-python"), js_component("ivr-js"))
+    else {
         return;
     };
     let rust_ivr = Path::new(callflow_test_artifacts::IVR_WASM);
@@ -186,6 +297,11 @@ async fn the_python_ivr_answers_every_case_as_the_rust_one_through_a_real_host()
             id: "ivr-python",
             toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
             wasm: Some(&python_ivr),
+        },
+        TenantSpec {
+            id: "ivr-js",
+            toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
+            wasm: Some(&js_ivr),
         },
     ];
     let host = Host::start("polyglot-ivr", "", &tenants);
@@ -202,7 +318,7 @@ async fn the_python_ivr_answers_every_case_as_the_rust_one_through_a_real_host()
             &std::fs::read_to_string(case.join("response.json")).expect("response"),
         )
         .expect("response json");
-        for tenant in ["ivr-rust", "ivr-python"] {
+        for tenant in ["ivr-rust", "ivr-python", "ivr-js"] {
             let (status, answer) = host.post(tenant, &request).await;
             assert_eq!(status, 200, "{tenant} {}: {answer}", case.display());
             assert_eq!(answer, expected, "{tenant} {}", case.display());
@@ -211,7 +327,7 @@ async fn the_python_ivr_answers_every_case_as_the_rust_one_through_a_real_host()
     let metrics = host.metrics().await;
     let failures = metrics
         .lines()
-        .filter(|l| l.starts_with("callflow_plugin_failures_total{") && l.contains("ivr-python"))
+        .filter(|l| l.starts_with("callflow_plugin_failures_total{") && l.contains("ivr-"))
         .filter(|l| !l.ends_with(" 0"))
         .collect::<Vec<_>>();
     assert!(failures.is_empty(), "{failures:?}");

@@ -398,7 +398,7 @@ fn a_plugin_over_a_pool_limit_is_refused_naming_the_setting_that_raises_it() {
                 ..defaults
             },
             "runtime.max_memories_per_plugin",
-            "linear memories",
+            "memories",
         ),
         (
             PerPlugin {

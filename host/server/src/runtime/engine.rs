@@ -69,6 +69,10 @@ fn pooling(cfg: &RuntimeConfig, tuning: &PoolTuning) -> PoolingAllocationConfig 
         .max_core_instances_per_component(per.core_instances)
         .max_memories_per_component(per.memories)
         .max_tables_per_component(per.tables)
+        // Per core module too (wasmtime's default is 1 each), so that raising the
+        // per-plugin setting admits a module with two memories, as QuickJS builds have.
+        .max_memories_per_module(per.memories)
+        .max_tables_per_module(per.tables)
         .max_memory_size(usize::try_from(cfg.max_memory_bytes).unwrap_or(usize::MAX))
         .table_elements(TABLE_ELEMENTS)
         // Reset a slot by rewriting only the pages the plugin dirtied (PAGEMAP_SCAN

@@ -382,18 +382,19 @@ impl Exports {
 /// the operator can raise each of those limits.
 fn compile_error(err: wasmtime::Error) -> LoadError {
     let message = format!("{err:#}");
-    // wasmtime's own wording (48.0.8, `PoolingInstanceAllocator::validate_component`
-    // and `validate_memory_plans`); the tests in `runtime/mod.rs` load real
-    // components over each limit, so a reworded message fails them.
+    // wasmtime's own wording (48.0.8: `PoolingInstanceAllocator::validate_component`,
+    // `MemoryPool::validate_memories`, `TablePool::validate`); the tests in
+    // `tests/e2e/runtime.rs` load real components over each limit, so a reworded
+    // message fails them.
     let setting = if message.contains("core module instances, which exceeds") {
         Some("runtime.max_core_instances_per_plugin")
     } else if message.contains("linear memories, which exceeds")
-        || message.contains("total memories limit")
+        || message.contains("memories count of")
     {
         Some("runtime.max_memories_per_plugin")
-    } else if message.contains("tables, which exceeds") || message.contains("total tables limit") {
+    } else if message.contains("tables, which exceeds") || message.contains("tables count of") {
         Some("runtime.max_tables_per_plugin")
-    } else if message.contains("memory does not fit") {
+    } else if message.contains("memory has a minimum byte size") {
         Some("maxima.memory_mib")
     } else {
         None

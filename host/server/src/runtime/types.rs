@@ -58,8 +58,9 @@ impl Default for PoolTuning {
     }
 }
 
-/// What one plugin component may hold of its instance slot. A component over any of
-/// these is refused when it is loaded, naming the setting that raises it.
+/// What one plugin component may hold of its instance slot. With the pooling allocator
+/// (the default) a component over any of these is refused when it is loaded, naming the
+/// setting that raises it; a host that fell back to on-demand allocation applies none.
 ///
 /// The defaults admit the SDKs' own builds with room to spare: a Rust component has a
 /// handful of core instances (the code plus the adapter shims wit-component adds), one

@@ -154,37 +154,79 @@ def event_from_wit(event: wit.Event) -> ev.Event:
     )
 
 
+# Values the canonical ABI cannot lower would trap after `handle_event` returned, out
+# of reach of its error handling: checked here, so that they are the plugin's error.
+def _str(v: object, name: str) -> str:
+    if not isinstance(v, str):
+        raise Internal(f"{name} must be a str, not {type(v).__name__}")
+    return v
+
+
+def _opt(v: object, name: str, kind: type, top: int = 0) -> object:
+    if v is None:
+        return None
+    if kind is int and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top):
+        raise Internal(f"{name} must be an int from 0 to {top}, not {v!r}")
+    if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float))):
+        raise Internal(f"{name} must be a number, not {v!r}")
+    if kind in (bool, str) and not isinstance(v, kind):
+        raise Internal(f"{name} must be a {kind.__name__}, not {v!r}")
+    return float(v) if kind is float else v
+
+
+U8, U32 = 0xFF, 0xFFFF_FFFF
+
+
 def _action_to_wit(action: cf.Action) -> wit.Action:
     if isinstance(action, cf.Say):
-        return wit.Action_Say(wit.Say(action.text, action.voice_profile, action.times, action.rate))
+        return wit.Action_Say(
+            wit.Say(
+                _str(action.text, "say.text"),
+                _str(action.voice_profile, "say.voice_profile"),
+                _opt(action.times, "say.repetition", int, U8),
+                _opt(action.rate, "say.speed", float),
+            )
+        )
     if isinstance(action, cf.SayAndCapture):
         a = action
         return wit.Action_SayAndCapture(
             wit.SayAndCapture(
-                a.prompt_message,
-                a.voice_profile,
-                a.success,
-                a.failure,
-                a.rate,
-                a.on_hash,
-                a.min_digits,
-                a.max_digits,
-                a.digit_timeout,
-                a.overall_timeout_ms,
-                a.no_of_tries,
+                _str(a.prompt_message, "say_and_capture.prompt_message"),
+                _str(a.voice_profile, "say_and_capture.voice_profile"),
+                _opt(a.success, "say_and_capture.success_message", str),
+                _opt(a.failure, "say_and_capture.failure_message", str),
+                _opt(a.rate, "say_and_capture.speed", float),
+                _opt(a.on_hash, "say_and_capture.complete_on_hash", bool),
+                _opt(a.min_digits, "say_and_capture.min_digits", int, U8),
+                _opt(a.max_digits, "say_and_capture.max_digits", int, U8),
+                _opt(a.digit_timeout, "say_and_capture.digit_timeout", int, U32),
+                _opt(a.overall_timeout_ms, "say_and_capture.overall_timeout", int, U32),
+                _opt(a.no_of_tries, "say_and_capture.tries", int, U8),
             )
         )
     if isinstance(action, cf.MakeCall):
-        return wit.Action_MakeCall(wit.MakeCall(action.source, action.destination, action.recording))
+        return wit.Action_MakeCall(
+            wit.MakeCall(
+                _str(action.source, "make_call.source"),
+                _str(action.destination, "make_call.destination"),
+                _opt(action.recording, "make_call.call_recording", bool),
+            )
+        )
     if isinstance(action, cf.PlayFile):
-        return wit.Action_PlayFile(wit.PlayFile(action.file_url, action.times))
+        return wit.Action_PlayFile(
+            wit.PlayFile(
+                _str(action.file_url, "play_file.file_url"),
+                _opt(action.times, "play_file.repetition", int, U8),
+            )
+        )
     if isinstance(action, cf.Hangup):
         return wit.Action_Hangup()
     raise Internal(f"not a callflow action: {action!r}")
 
 
 def callflow_to_wit(flow: cf.Callflow) -> wit.Callflow:
-    return wit.Callflow(flow.id, [_action_to_wit(a) for a in flow.actions])
+    actions = flow.actions if isinstance(flow.actions, list) else list(flow.actions)
+    return wit.Callflow(_opt(flow.id, "client_action_id", str), [_action_to_wit(a) for a in actions])
 
 
 def _plugin_error(err: BaseException) -> wit.PluginError:
@@ -260,4 +302,10 @@ class Api(wit_world.exports.Api):
         except Exception as err:  # noqa: BLE001 - an escaped error is a JSON 5xx
             api = ApiError.from_exception(err)
             resp = Response.error(api.status, api.code, api.message)
-        return wit_api.ApiResponse(resp.status, list(resp.headers), bytes(resp.body))
+        try:
+            status = _opt(resp.status, "response.status", int, 0xFFFF)
+            headers = [(_str(n, "header name"), _str(v, "header value")) for n, v in resp.headers]
+            body = bytes(resp.body)
+        except (Internal, TypeError, ValueError) as err:
+            return wit_api.ApiResponse(500, [("content-type", "application/json")], Response.error(500, "internal", str(err)).body)
+        return wit_api.ApiResponse(status, headers, body)

@@ -6,7 +6,7 @@ has shown one of the tenant's API keys; the plugin sees the part after ``/api`` 
 :attr:`Request.path`::
 
     def create(req, ctx):
-        note = req.json()                      # 400 malformed_json when it is not JSON
+        note = req.json_object("text")         # 400 malformed_json, 422 missing_field
         ctx.kv().set("note", note["text"])     # a store failure is a 503
         return Response.json(201, {"text": note["text"]})
 
@@ -41,7 +41,8 @@ class Request:
     @staticmethod
     def new(method: str, path_and_query: str) -> "Request":
         path, _, query = path_and_query.partition("?")
-        return Request(method.upper(), path or "/", query if "?" in path_and_query else None)
+        path = path if path.startswith("/") else f"/{path}"
+        return Request(method.upper(), path, query if "?" in path_and_query else None)
 
     @staticmethod
     def get(path_and_query: str) -> "Request":
@@ -86,11 +87,24 @@ class Request:
         return self.params.get(name)
 
     def json(self) -> Any:
-        """The body as JSON, or :class:`ApiError` 400 ``malformed_json``."""
+        """The body as JSON, or :class:`ApiError` 400 ``malformed_json`` (an empty body
+        included)."""
         try:
-            return json.loads(self.body or b"null")
+            return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as err:
-            raise ApiError(400, "malformed_json", f"the body is not JSON: {err}") from None
+            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {err}") from None
+
+    def json_object(self, *required: str) -> dict[str, Any]:
+        """The body as a JSON object holding every ``required`` key: 400
+        ``malformed_json`` when it is not JSON, 422 ``invalid_field`` when it is not an
+        object, 422 ``missing_field`` naming the first key it lacks."""
+        value = self.json()
+        if not isinstance(value, dict):
+            raise ApiError(422, "invalid_field", "the body must be a JSON object")
+        for key in required:
+            if key not in value:
+                raise ApiError(422, "missing_field", f"missing field `{key}`")
+        return value
 
 
 @dataclass
@@ -109,7 +123,7 @@ class Response:
     def json(status: int, value: Any) -> "Response":
         """``value`` as JSON with ``content-type: application/json``."""
         try:
-            body = json.dumps(value, separators=(",", ":")).encode("utf-8")
+            body = json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
         except (TypeError, ValueError) as err:
             return Response.error(500, "internal", f"the response could not be serialised: {err}")
         return Response(status, [("content-type", "application/json")], body)

@@ -11,7 +11,7 @@ The names are the Rust SDK's::
         )
     )
     flow.to_json()
-    # {"callflow":[{"action":"sayAndCapture","params":{...}}],"clientActionId":"main_menu"}
+    # {"clientActionId":"main_menu","callflow":[{"action":"sayAndCapture","params":{...}}]}
 
 The host checks every callflow against 8x8's rules before the platform sees it
 (``docs/callflow-rules.md``); so does :mod:`callflow_sdk.testing`, so a test fails on a
@@ -225,9 +225,11 @@ class Callflow:
             if not isinstance(action, Hangup):
                 step["params"] = action.params()
             steps.append(step)
-        out: dict[str, Any] = {"callflow": steps}
+        # The Rust SDK's field order: the id first, as 8x8's samples write it.
+        out: dict[str, Any] = {}
         if self.id is not None:
             out["clientActionId"] = self.id
+        out["callflow"] = steps
         return out
 
     def to_json(self) -> str:

@@ -18,8 +18,8 @@ MAX_DIGITS = 25
 MAX_TRIES = 5
 MAX_BODY_BYTES = 64 * 1024
 
-_E164 = re.compile(r"^\+?[0-9]{1,15}$")
-_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_E164 = re.compile(r"\+?[0-9]{1,15}")
+_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 
 
 class Violation(Exception):
@@ -33,7 +33,7 @@ class Violation(Exception):
 
 def is_e164(number: str) -> bool:
     """An optional ``+`` and 1 to 15 digits."""
-    return bool(_E164.match(number))
+    return _E164.fullmatch(number) is not None
 
 
 def validate(flow: Callflow) -> None:
@@ -52,10 +52,10 @@ def validate(flow: Callflow) -> None:
             for field, value in (("source", action.source), ("destination", action.destination)):
                 if not is_e164(value):
                     raise Violation(
-                        -1017, f"{at}.{field}", f"{value!r} is not an E.164 number (optional '+', 1 to 15 digits)"
+                        -1017, f"{at}.params.{field}", f"{value!r} is not an E.164 number (optional '+', 1 to 15 digits)"
                     )
         elif isinstance(action, Say):
-            _text(action.text, f"{at}.text")
+            _text(action.text, f"{at}.params.text")
             _voice(action.voice_profile, at)
             _repetition(action.times, at)
             _speed(action.rate, at)
@@ -83,7 +83,7 @@ def validate(flow: Callflow) -> None:
 def check_client_action_id(id: str) -> None:
     if not 1 <= len(id) <= MAX_CLIENT_ACTION_ID:
         raise Violation(0, "clientActionId", f"must be 1 to {MAX_CLIENT_ACTION_ID} characters, is {len(id)}")
-    if not _ID.match(id) or not id.isascii():
+    if _ID.fullmatch(id) is None:
         raise Violation(
             0,
             "clientActionId",
@@ -101,50 +101,50 @@ def _text(text: str, at: str) -> None:
 
 def _voice(voice: str, at: str) -> None:
     if not voice.strip():
-        raise Violation(-1009, f"{at}.voiceProfile", 'is required, for example "en-US-BenjaminRUS"')
+        raise Violation(-1009, f"{at}.params.voiceProfile", 'is required, for example "en-US-BenjaminRUS"')
 
 
 def _speed(speed: Optional[float], at: str) -> None:
     if speed is not None and not 0.5 <= speed <= 2.0:
-        raise Violation(-1002, f"{at}.speed", f"{speed} is outside 0.5 to 2.0")
+        raise Violation(-1002, f"{at}.params.speed", f"{speed} is outside 0.5 to 2.0")
 
 
 def _repetition(times: Optional[int], at: str) -> None:
     if times is not None and not 1 <= times <= 3:
-        raise Violation(-1009, f"{at}.repetition", f"{times} is outside 1 to 3")
+        raise Violation(-1009, f"{at}.params.repetition", f"{times} is outside 1 to 3")
 
 
 def _capture(c: SayAndCapture, at: str) -> None:
-    _text(c.prompt_message, f"{at}.promptMessage")
+    _text(c.prompt_message, f"{at}.params.promptMessage")
     _voice(c.voice_profile, at)
     if c.success is not None:
-        _text(c.success, f"{at}.successMessage")
+        _text(c.success, f"{at}.params.successMessage")
     if c.failure is not None:
-        _text(c.failure, f"{at}.failureMessage")
+        _text(c.failure, f"{at}.params.failureMessage")
     _speed(c.rate, at)
     if c.min_digits is not None and c.max_digits is None:
-        raise Violation(-1003, f"{at}.minDigits", "minDigits requires maxDigits")
+        raise Violation(-1003, f"{at}.params.minDigits", "minDigits requires maxDigits")
     if c.max_digits is not None:
         low = 1 if c.min_digits is None else c.min_digits
         if not 1 <= low <= c.max_digits <= MAX_DIGITS:
             raise Violation(
                 -1003,
-                f"{at}.maxDigits",
+                f"{at}.params.maxDigits",
                 f"need 1 <= minDigits ({low}) <= maxDigits ({c.max_digits}) <= {MAX_DIGITS}",
             )
     if c.on_hash is False and c.max_digits is None:
-        raise Violation(-1008, f"{at}.completeOnHash", "completeOnHash false requires maxDigits")
+        raise Violation(-1008, f"{at}.params.completeOnHash", "completeOnHash false requires maxDigits")
     if c.digit_timeout is not None:
         if c.overall_timeout_ms is None:
-            raise Violation(-1005, f"{at}.digitTimeout", "digitTimeout requires overallTimeout")
+            raise Violation(-1005, f"{at}.params.digitTimeout", "digitTimeout requires overallTimeout")
         if c.digit_timeout >= c.overall_timeout_ms:
             raise Violation(
                 -1006,
-                f"{at}.digitTimeout",
+                f"{at}.params.digitTimeout",
                 f"digitTimeout ({c.digit_timeout}) must be less than overallTimeout ({c.overall_timeout_ms})",
             )
     if c.no_of_tries is not None and not 1 <= c.no_of_tries <= MAX_TRIES:
-        raise Violation(-1009, f"{at}.noOfTries", f"{c.no_of_tries} is outside 1 to {MAX_TRIES}")
+        raise Violation(-1009, f"{at}.params.noOfTries", f"{c.no_of_tries} is outside 1 to {MAX_TRIES}")
 
 
 def _play_file(f: PlayFile, at: str) -> None:
@@ -153,5 +153,5 @@ def _play_file(f: PlayFile, at: str) -> None:
     path = None if rest is None else re.split(r"[?#]", rest)[0]
     lower = (path or "").lower()
     if path is None or "/" not in path or not (lower.endswith(".mp3") or lower.endswith(".wav")):
-        raise Violation(-1009, f"{at}.fileUrl", f"{url!r} must be an http(s) URL of an .mp3 or .wav file")
+        raise Violation(-1009, f"{at}.params.fileUrl", f"{url!r} must be an http(s) URL of an .mp3 or .wav file")
     _repetition(f.times, at)
