@@ -332,3 +332,157 @@ async fn the_three_ivrs_answer_every_case_identically_through_a_real_host() {
         .collect::<Vec<_>>();
     assert!(failures.is_empty(), "{failures:?}");
 }
+
+/// A call through a component with `simulate`, as a plugin author runs it: the tenant's
+/// `tenant.toml`, the digits pressed; returns the transcript.
+async fn simulated_call(wasm: &Path, tenant_toml: &Path, dtmf: &str) -> String {
+    use callflow_host::simulate::{self, Args};
+    let wasm = wasm.to_str().expect("utf-8 path");
+    let toml = tenant_toml.to_str().expect("utf-8 path");
+    let args = Args::parse_from([wasm, "--no-costs", "--tenant-toml", toml, "--dtmf", dtmf])
+        .expect("args");
+    let mut out = Vec::new();
+    let report = simulate::run(&args, None, &mut out)
+        .await
+        .expect("simulate");
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(report.passed(), "{out}");
+    out
+}
+
+/// A directory outside the checkout for a new plugin (as a plugin author's would be).
+fn outside(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("callflow-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+fn run_in(dir: &Path, program: &Path, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{} {args:?} in {} failed:\n{text}",
+        program.display(),
+        dir.display()
+    );
+    text
+}
+
+#[tokio::test]
+async fn a_new_python_plugin_passes_its_tests_builds_and_takes_a_simulated_call() {
+    use callflow_host::scaffold::{self, Lang};
+    let Some(python) = python() else { return };
+    let outer = outside("new-python");
+    let created = scaffold::create_in(Lang::Python, "front-desk", &outer, None).expect("created");
+    assert!(
+        Path::new(&created.sdk_path).is_absolute(),
+        "{}",
+        created.sdk_path
+    );
+    for file in [
+        "app.py",
+        "tests/test_app.py",
+        "requirements.txt",
+        "tenant.toml",
+        "README.md",
+    ] {
+        assert!(created.dir.join(file).is_file(), "{file}");
+    }
+    // What the README says to run, with the test's interpreter standing in for the
+    // plugin's venv: the requirements resolve (a dry run: the interpreter is shared with
+    // the tests running beside this one, and already has the SDK).
+    let resolved = run_in(
+        &created.dir,
+        &python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "-r",
+            "requirements.txt",
+        ],
+    );
+    assert!(resolved.contains("callflow-sdk"), "{resolved}");
+    let tests = run_in(
+        &created.dir,
+        &python,
+        &["-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    );
+    assert!(tests.contains("4 passed"), "{tests}");
+    run_in(
+        &created.dir,
+        &python,
+        &[
+            "-m",
+            "callflow_sdk",
+            "build",
+            "app",
+            "-q",
+            "-o",
+            "plugin.wasm",
+        ],
+    );
+    let out = simulated_call(
+        &created.dir.join("plugin.wasm"),
+        &created.dir.join("tenant.toml"),
+        "2,1",
+    )
+    .await;
+    assert!(out.contains("Welcome to ABC Restaurant."), "{out}");
+    assert!(
+        out.contains("hears    \"We are open from 9 AM to 5 PM, Monday to Friday. Goodbye.\""),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&outer);
+}
+
+#[tokio::test]
+async fn a_new_js_plugin_passes_its_tests_builds_and_takes_a_simulated_call() {
+    use callflow_host::scaffold::{self, Lang};
+    if node().is_none() {
+        return;
+    }
+    let outer = outside("new-js");
+    let created = scaffold::create_in(Lang::Js, "front-desk", &outer, None).expect("created");
+    for file in [
+        "app.js",
+        "test/app.test.js",
+        "package.json",
+        "tenant.toml",
+        "README.md",
+    ] {
+        assert!(created.dir.join(file).is_file(), "{file}");
+    }
+    let npm = Path::new("npm");
+    run_in(
+        &created.dir,
+        npm,
+        &["install", "--no-audit", "--no-fund", "--loglevel=error"],
+    );
+    let tests = run_in(&created.dir, npm, &["test"]);
+    assert!(tests.contains("# pass 4"), "{tests}");
+    run_in(&created.dir, npm, &["run", "build"]);
+    let out = simulated_call(
+        &created.dir.join("plugin.wasm"),
+        &created.dir.join("tenant.toml"),
+        "2,1",
+    )
+    .await;
+    assert!(out.contains("Welcome to ABC Restaurant."), "{out}");
+    assert!(
+        out.contains("hears    \"We are open from 9 AM to 5 PM, Monday to Friday. Goodbye.\""),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&outer);
+}

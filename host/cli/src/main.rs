@@ -50,10 +50,11 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Serve a plugin crate as tenant `<crate>-dev`, rebuilding and reloading it whenever
-    /// its sources change.
+    /// Serve a plugin as tenant `<name>-dev`, rebuilding and reloading it whenever its
+    /// sources change: a Rust crate, or a Python (`app.py`) or JavaScript (`app.js`)
+    /// plugin's directory.
     Dev {
-        /// The plugin crate's directory.
+        /// The plugin's directory.
         crate_dir: PathBuf,
         /// Tenant configuration handed to the plugin, `key=value` (repeatable).
         #[arg(long = "config", value_parser = parse_key_value)]
@@ -64,7 +65,8 @@ enum Command {
     /// Play 8x8's side of a call against a plugin (a component here, or a host's URL):
     /// what the caller hears, what they press, each event's cost against the limits.
     Simulate(callflow_host::simulate::Args),
-    /// Create a plugin crate that builds for wasm32-wasip2 and passes its own tests.
+    /// Create a plugin (a Rust crate, or with --lang a Python or JavaScript module) that
+    /// builds into a component and passes its own tests.
     New(callflow_host::scaffold::Args),
 }
 

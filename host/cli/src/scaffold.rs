@@ -1,5 +1,7 @@
-//! `callflow-host new <name>`: a plugin crate that builds for `wasm32-wasip2` and passes
-//! its own native tests out of the box.
+//! `callflow-host new <name> [--lang rust|python|js]`: a plugin that builds into a
+//! component and passes its own native tests out of the box: a Rust crate (the
+//! default), a Python module with pytest tests (`sdk/python`), or a JavaScript module
+//! with `node --test` tests (`sdk/js`).
 //!
 //! Owns: the crate's templates (`scaffold/template/`, embedded in the binary), choosing
 //! how the crate reaches the SDK, and writing the files. The crate depends on
@@ -22,10 +24,44 @@ pub struct Args {
     /// Where to create it: the crate is `DIR/<name>` [default: the current directory].
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
-    /// The `callflow-sdk` crate to depend on [default: the SDK of the checkout this
+    /// The SDK to depend on: the `callflow-sdk` crate, or for `--lang python|js` the
+    /// Python or JavaScript SDK's directory [default: the SDK of the checkout this
     /// callflow-host was built from].
     #[arg(long, value_name = "DIR")]
     pub sdk: Option<PathBuf>,
+    /// The plugin's language.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    pub lang: Lang,
+}
+
+/// The languages `new` scaffolds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A Rust crate on `callflow-sdk`, built with cargo for `wasm32-wasip2`.
+    Rust,
+    /// A Python module on `sdk/python`, built with componentize-py.
+    Python,
+    /// A JavaScript module on `sdk/js`, built with componentize-js.
+    Js,
+}
+
+impl Lang {
+    /// The SDK's directory in a checkout, and the line its manifest must hold.
+    fn sdk(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Lang::Rust => ("", "Cargo.toml", "name = \"callflow-sdk\""),
+            Lang::Python => ("python", "pyproject.toml", "name = \"callflow-sdk\""),
+            Lang::Js => ("js", "package.json", "\"name\": \"@callflow/sdk\""),
+        }
+    }
+
+    fn templates(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Lang::Rust => TEMPLATES,
+            Lang::Python => PYTHON_TEMPLATES,
+            Lang::Js => JS_TEMPLATES,
+        }
+    }
 }
 
 /// Why the crate was not created.
@@ -86,6 +122,63 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The files of a new Python plugin.
+const PYTHON_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "app.py",
+        include_str!("scaffold/template/python/app.py.tmpl"),
+    ),
+    (
+        "tests/test_app.py",
+        include_str!("scaffold/template/python/test_app.py.tmpl"),
+    ),
+    (
+        "tests/conftest.py",
+        include_str!("scaffold/template/python/conftest.py.tmpl"),
+    ),
+    (
+        "requirements.txt",
+        include_str!("scaffold/template/python/requirements.txt.tmpl"),
+    ),
+    (
+        "tenant.toml",
+        include_str!("scaffold/template/tenant.toml.tmpl"),
+    ),
+    (
+        "README.md",
+        include_str!("scaffold/template/python/README.md.tmpl"),
+    ),
+    (
+        ".gitignore",
+        include_str!("scaffold/template/python/gitignore.tmpl"),
+    ),
+];
+
+/// The files of a new JavaScript plugin.
+const JS_TEMPLATES: &[(&str, &str)] = &[
+    ("app.js", include_str!("scaffold/template/js/app.js.tmpl")),
+    (
+        "test/app.test.js",
+        include_str!("scaffold/template/js/app.test.js.tmpl"),
+    ),
+    (
+        "package.json",
+        include_str!("scaffold/template/js/package.json.tmpl"),
+    ),
+    (
+        "tenant.toml",
+        include_str!("scaffold/template/tenant.toml.tmpl"),
+    ),
+    (
+        "README.md",
+        include_str!("scaffold/template/js/README.md.tmpl"),
+    ),
+    (
+        ".gitignore",
+        include_str!("scaffold/template/js/gitignore.tmpl"),
+    ),
+];
+
 /// A crate `new` created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
@@ -105,6 +198,13 @@ pub fn default_sdk() -> PathBuf {
         .nth(2)
         .unwrap_or(Path::new("."))
         .join("sdk")
+}
+
+/// The SDK for `lang` in the checkout this binary was built from.
+pub fn default_sdk_for(lang: Lang) -> PathBuf {
+    let (sub, _, _) = lang.sdk();
+    let sdk = default_sdk();
+    if sub.is_empty() { sdk } else { sdk.join(sub) }
 }
 
 /// Checks a crate name; returns the library name and the plugin type's name.
@@ -164,14 +264,30 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
 /// Creates the crate `name` in `parent`, depending on the SDK at `sdk` (default
 /// [`default_sdk`]).
 pub fn create(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<Created, ScaffoldError> {
-    let (lib_name, type_name) = names(name)?;
-    let sdk = sdk.map_or_else(default_sdk, Path::to_owned);
+    create_in(Lang::Rust, name, parent, sdk)
+}
+
+/// Creates the plugin `name` in `lang` in `parent`, depending on the SDK at `sdk`
+/// (default [`default_sdk_for`]).
+pub fn create_in(
+    lang: Lang,
+    name: &str,
+    parent: &Path,
+    sdk: Option<&Path>,
+) -> Result<Created, ScaffoldError> {
+    let (lib_name, mut type_name) = names(name)?;
+    // Python's capitalised keywords cannot name a class.
+    if lang == Lang::Python && ["None", "True", "False"].contains(&type_name.as_str()) {
+        type_name.push_str("Plugin");
+    }
+    let sdk = sdk.map_or_else(|| default_sdk_for(lang), Path::to_owned);
     let sdk = sdk
         .canonicalize()
         .map_err(|_| ScaffoldError::NoSdk(sdk.clone()))?;
-    let sdk_manifest = std::fs::read_to_string(sdk.join("Cargo.toml"))
+    let (sub, manifest, marker) = lang.sdk();
+    let sdk_manifest = std::fs::read_to_string(sdk.join(manifest))
         .map_err(|_| ScaffoldError::NoSdk(sdk.clone()))?;
-    if !sdk_manifest.contains("name = \"callflow-sdk\"") {
+    if !sdk_manifest.contains(marker) {
         return Err(ScaffoldError::NoSdk(sdk));
     }
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
@@ -181,7 +297,8 @@ pub fn create(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<Created, 
         return Err(ScaffoldError::Exists(dir));
     }
     // The SDK's checkout: relative inside it (it may move), absolute outside.
-    let checkout = sdk.parent().unwrap_or(&sdk).to_owned();
+    let levels = if sub.is_empty() { 1 } else { 2 };
+    let checkout = sdk.ancestors().nth(levels).unwrap_or(&sdk).to_owned();
     let sdk_path = if dir.starts_with(&checkout) {
         relative(&dir, &sdk)
     } else {
@@ -190,6 +307,7 @@ pub fn create(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<Created, 
     let sdk_path = sdk_path.to_string_lossy().replace('\\', "/");
     let fill = |template: &str| {
         template
+            .replace("{{sdk_path_raw}}", &sdk_path)
             .replace("{{name}}", name)
             .replace("{{crate_ident}}", &lib_name)
             .replace("{{Type}}", &type_name)
@@ -198,7 +316,7 @@ pub fn create(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<Created, 
                 &toml::Value::String(sdk_path.clone()).to_string(),
             )
     };
-    for (file, template) in TEMPLATES {
+    for (file, template) in lang.templates() {
         let path = dir.join(file);
         if let Some(d) = path.parent() {
             std::fs::create_dir_all(d).map_err(io_err(d))?;
@@ -206,7 +324,7 @@ pub fn create(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<Created, 
         std::fs::write(&path, fill(template)).map_err(io_err(&path))?;
     }
     let lock = checkout.join("Cargo.lock");
-    if lock.is_file() {
+    if lang == Lang::Rust && lock.is_file() {
         let to = dir.join("Cargo.lock");
         std::fs::copy(&lock, &to).map_err(io_err(&to))?;
     }
@@ -220,7 +338,7 @@ pub fn create(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<Created, 
 /// `callflow-host new`: creates the crate, says what to do next, returns the exit status.
 pub fn main(args: &Args) -> i32 {
     let parent = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
-    match create(&args.name, &parent, args.sdk.as_deref()) {
+    match create_in(args.lang, &args.name, &parent, args.sdk.as_deref()) {
         Ok(created) => {
             let exe = std::env::current_exe()
                 .map_or_else(|_| "callflow-host".to_owned(), |p| p.display().to_string());
@@ -228,15 +346,29 @@ pub fn main(args: &Args) -> i32 {
                 .parent()
                 .map(|p| p.join("docs/plugin-guide.md"))
                 .unwrap_or_default();
-            println!(
-                "Created {} in {} (callflow-sdk from {})\n\nNext:\n  cd {}\n  cargo test                                      # its tests, natively\n  cargo build --target wasm32-wasip2 --release    # the component\n  {exe} simulate target/wasm32-wasip2/release/{}.wasm --dtmf 2,1\n  {exe} dev .                                     # serve it, rebuilt on every save\n\nThe guide: {}",
-                args.name,
-                created.dir.display(),
-                created.sdk_path,
-                created.dir.display(),
-                created.lib_name,
-                guide.display()
-            );
+            let dir = created.dir.display();
+            let sdk = &created.sdk_path;
+            match args.lang {
+                Lang::Python => println!(
+                    "Created the Python plugin {} in {dir} (callflow-sdk from {sdk})\n\nNext:\n  cd {dir}\n  python3 -m venv .venv && . .venv/bin/activate\n  pip install -r requirements.txt                 # the SDK, componentize-py, pytest\n  pytest                                          # its tests, natively\n  callflow-py build app -o plugin.wasm            # the component\n  {exe} simulate plugin.wasm --dtmf 2,1 --tenant-toml tenant.toml\n  {exe} dev .                                     # serve it, rebuilt on every save\n\nThe guide: {}",
+                    args.name,
+                    guide.display()
+                ),
+                Lang::Js => println!(
+                    "Created the JavaScript plugin {} in {dir} (@callflow/sdk from {sdk})\n\nNext:\n  cd {dir}\n  (cd {sdk} && npm ci)                            # once: the SDK's build tools\n  npm install && npm test                         # its tests, natively\n  npm run build                                   # the component, plugin.wasm\n  {exe} simulate plugin.wasm --dtmf 2,1 --tenant-toml tenant.toml\n  {exe} dev .                                     # serve it, rebuilt on every save\n\nThe guide: {}",
+                    args.name,
+                    guide.display()
+                ),
+                Lang::Rust => println!(
+                    "Created {} in {} (callflow-sdk from {})\n\nNext:\n  cd {}\n  cargo test                                      # its tests, natively\n  cargo build --target wasm32-wasip2 --release    # the component\n  {exe} simulate target/wasm32-wasip2/release/{}.wasm --dtmf 2,1\n  {exe} dev .                                     # serve it, rebuilt on every save\n\nThe guide: {}",
+                    args.name,
+                    created.dir.display(),
+                    created.sdk_path,
+                    created.dir.display(),
+                    created.lib_name,
+                    guide.display()
+                ),
+            }
             0
         }
         Err(e) => {

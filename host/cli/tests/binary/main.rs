@@ -11,6 +11,8 @@ mod support;
 mod cluster;
 /// Connections that stall or trickle are cut off at their deadlines; a bound on them.
 mod connections;
+/// `dev` on a JavaScript plugin: served, rebuilt on save, the next call hears the edit.
+mod dev;
 /// A host told to stop drains: not ready, in-flight work finished, a clean exit.
 mod drain;
 /// A flood of bad input and chatty plugins leaves a bounded log; metrics count it all.

@@ -59,6 +59,23 @@ impl Server {
         if let Some(token) = admin_token {
             command.env("CALLFLOW_ADMIN_TOKEN", token);
         }
+        Self::spawn(command)
+    }
+
+    /// `callflow-host` with `args` (a serving command, which must log its address as
+    /// JSON: pass `--log-json`), once it listens.
+    pub fn start_command(args: &[&std::ffi::OsStr]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_callflow-host"));
+        command
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env_remove("CALLFLOW_ADMIN_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Server {
         let mut child = command.spawn().expect("spawn callflow-host");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -92,6 +109,11 @@ impl Server {
                 )
             });
         Server { child, addr, log }
+    }
+
+    /// Everything the process has printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
     }
 
     /// File descriptors the process has open now.
