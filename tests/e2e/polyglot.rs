@@ -1,226 +1,30 @@
 //! Plugins in Python and JavaScript, built with their SDKs (`sdk/python` with
 //! componentize-py, `sdk/js` with componentize-js), against the same host and the same
-//! case data as the Rust ones.
-//!
-//! The toolchains are set up by the tests themselves, so that `cargo test --workspace`
-//! stays the one command:
-//! - Python: a virtual environment under cargo's target directory with the pinned
-//!   componentize-py and pytest and the SDK from this checkout (once; a marker file names
-//!   the pins). `CALLFLOW_PYTHON` points at another interpreter that has them.
-//! - JavaScript: `npm ci` in `sdk/js` (its `package-lock.json` pins componentize-js and
-//!   esbuild, with integrity hashes) and in `plugins/ivr-js` (which links the SDK), once.
-//!
-//! Without `python3` or `node` (or without the package registries) the tests skip, and
-//! fail under `CALLFLOW_REQUIRE_SERVERS=1`, as `.ci/run` sets.
-//!
-//! Components are built once per content: the wasm is kept under the target directory by
-//! the sha256 of everything it is built from (the plugin's sources, the SDK, the WIT, the
-//! pins).
+//! case data as the Rust ones. The toolchains are set up by the tests themselves
+//! (`callflow_tests::polyglot`), so that `cargo test --workspace` stays the one command;
+//! without `python3` or `node` the tests skip, and fail under
+//! `CALLFLOW_REQUIRE_SERVERS=1`, as `.ci/run` sets.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use callflow_test_servers::REQUIRE_SERVERS;
+use callflow_tests::polyglot::{Toolchains, workspace};
 
 use crate::support::{Host, IVR_CONFIG, TenantSpec};
 
-/// What the environment is built with: componentize-py as the issue measured it, and
-/// the pytest the SDK's tests run under.
-const PINS: &[&str] = &["componentize-py==0.25.1", "pytest==8.3.4"];
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the workspace")
+/// The toolchains, shared by this binary's tests.
+fn tools() -> &'static Toolchains {
+    static TOOLS: OnceLock<Toolchains> = OnceLock::new();
+    TOOLS.get_or_init(|| Toolchains::new(Path::new(env!("CARGO_TARGET_TMPDIR"))))
 }
 
-fn polyglot_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("polyglot")
-}
-
-/// Skips (returns `None`) or, in CI, fails.
-fn unavailable<T>(why: &str) -> Option<T> {
-    assert!(
-        std::env::var_os(REQUIRE_SERVERS).is_none(),
-        "the Python toolchain is not available and {REQUIRE_SERVERS} is set: {why}"
-    );
-    eprintln!("polyglot: skipped: {why}");
-    None
-}
-
-/// An interpreter with the SDK, componentize-py and pytest.
 fn python() -> Option<PathBuf> {
-    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON.get_or_init(set_up_python).clone()
+    tools().python()
 }
 
-fn set_up_python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("CALLFLOW_PYTHON") {
-        return Some(PathBuf::from(python));
-    }
-    let venv = polyglot_dir().join("venv");
-    let python = venv.join("bin/python");
-    let marker = venv.join("callflow-pins.txt");
-    // The interpreter's version too: a venv outlives neither an upgraded python3 nor a
-    // new pin.
-    let version = Command::new("python3")
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let want = format!("{version}\n{}", PINS.join("\n"));
-    if python.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
-        return Some(python);
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status();
-    if !made.is_ok_and(|s| s.success()) {
-        return unavailable("`python3 -m venv` failed (install python3-venv)");
-    }
-    let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
-        .args(PINS)
-        .arg("-e")
-        .arg(workspace().join("sdk/python"))
-        .status();
-    if !installed.is_ok_and(|s| s.success()) {
-        return unavailable("pip could not install the pinned componentize-py and pytest");
-    }
-    std::fs::write(&marker, want).expect("marker");
-    Some(python)
-}
-
-/// The files a component is built from, hashed with the tools' pins: a change to any
-/// rebuilds it.
-fn sources_digest(dirs: &[PathBuf]) -> String {
-    let mut files = Vec::new();
-    for dir in dirs {
-        collect(dir, &mut files);
-    }
-    files.sort();
-    let mut all = PINS.join("\n").into_bytes();
-    for file in files {
-        all.extend_from_slice(file.to_string_lossy().as_bytes());
-        all.extend(std::fs::read(&file).expect("source file"));
-    }
-    callflow_server::tenant::repo::digest(&all)[..24].to_owned()
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    if dir.is_file() {
-        out.push(dir.to_owned());
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.')
-            || name == "__pycache__"
-            || name == "tests"
-            || name == "node_modules"
-        {
-            continue;
-        }
-        if path.is_dir() {
-            collect(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
-/// `plugins/<plugin>` built with `callflow-py build app`, once per content.
-fn python_component(plugin: &str) -> Option<PathBuf> {
-    let python = python()?;
-    let dir = workspace().join("plugins").join(plugin);
-    let digest = sources_digest(&[
-        dir.clone(),
-        workspace().join("sdk/python/src"),
-        workspace().join("sdk/python/pyproject.toml"),
-        workspace().join("wit"),
-    ]);
-    let wasm = polyglot_dir().join(format!("{plugin}-{digest}.wasm"));
-    if wasm.exists() {
-        return Some(wasm);
-    }
-    let partial = wasm.with_extension("partial");
-    let status = Command::new(&python)
-        .args(["-m", "callflow_sdk", "build", "app", "-q", "-o"])
-        .arg(&partial)
-        .arg("-C")
-        .arg(&dir)
-        .status()
-        .expect("run callflow_sdk build");
-    assert!(status.success(), "building {plugin} failed ({status})");
-    std::fs::rename(&partial, &wasm).expect("keep the component");
-    Some(wasm)
-}
-
-/// `node_modules` in `dir`, from its lock file, unless it is there already.
-fn npm_ci(dir: &Path) -> bool {
-    if dir.join("node_modules/.package-lock.json").exists() {
-        return true;
-    }
-    Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(dir)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Node with the JavaScript SDK's build tools installed, or `None` (skip).
 fn node() -> Option<()> {
-    static NODE: OnceLock<Option<()>> = OnceLock::new();
-    *NODE.get_or_init(|| {
-        let has_node = Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !has_node {
-            return unavailable("`node` is not installed");
-        }
-        if !npm_ci(&workspace().join("sdk/js")) || !npm_ci(&workspace().join("plugins/ivr-js")) {
-            return unavailable("npm could not install the pinned componentize-js and esbuild");
-        }
-        Some(())
-    })
-}
-
-/// `plugins/<plugin>/app.js` built with `callflow-js build`, once per content.
-fn js_component(plugin: &str) -> Option<PathBuf> {
-    node()?;
-    let dir = workspace().join("plugins").join(plugin);
-    let sdk = workspace().join("sdk/js");
-    let digest = sources_digest(&[
-        dir.join("app.js"),
-        sdk.join("src"),
-        sdk.join("package-lock.json"),
-        workspace().join("wit"),
-    ]);
-    let wasm = polyglot_dir().join(format!("{plugin}-{digest}.wasm"));
-    if wasm.exists() {
-        return Some(wasm);
-    }
-    std::fs::create_dir_all(polyglot_dir()).expect("polyglot dir");
-    let partial = wasm.with_extension("partial");
-    let status = Command::new("node")
-        .arg(sdk.join("bin/callflow-js.js"))
-        .args(["build", "app.js", "-q", "-o"])
-        .arg(&partial)
-        .current_dir(&dir)
-        .status()
-        .expect("run callflow-js build");
-    assert!(status.success(), "building {plugin} failed ({status})");
-    std::fs::rename(&partial, &wasm).expect("keep the component");
-    Some(wasm)
+    tools().node()
 }
 
 /// `node --test` over `dir` (relative to the workspace).
@@ -282,8 +86,10 @@ fn the_js_ivr_passes_its_own_tests_natively() {
 /// JavaScript: each answers exactly what the case holds.
 #[tokio::test]
 async fn the_three_ivrs_answer_every_case_identically_through_a_real_host() {
-    let (Some(python_ivr), Some(js_ivr)) = (python_component("ivr-python"), js_component("ivr-js"))
-    else {
+    let (Some(python_ivr), Some(js_ivr)) = (
+        tools().python_component("ivr-python"),
+        tools().js_component("ivr-js"),
+    ) else {
         return;
     };
     let rust_ivr = Path::new(callflow_test_artifacts::IVR_WASM);

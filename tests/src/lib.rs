@@ -3,6 +3,8 @@
 //! - [`load`]: the benchmarks' load generator.
 //! - [`native_ivr`], [`native_answer`]: the IVR's decision made natively, the baseline
 //!   the component is measured against (`native-ivr` serves it over HTTP).
+//! - [`polyglot`]: the Python and JavaScript toolchains, set up on first use, and the
+//!   plugins built with them.
 //! - [`soak`]: mixed traffic against a host for a bounded time, with what must stay
 //!   flat measured as it runs.
 //!
@@ -18,6 +20,7 @@ use callflow_server::config::ServerConfig;
 use callflow_wire::{Callflow, Event};
 
 pub mod load;
+pub mod polyglot;
 pub mod soak;
 
 /// A host in this process on a loopback port of its own, on a runtime of its own (two

@@ -134,7 +134,7 @@ impl Default for Limits {
         Self {
             fuel: 10_000_000,
             timeout: Duration::from_millis(100),
-            memory_bytes: 16 << 20,
+            memory_bytes: 32 << 20,
             output_bytes: 64 << 10,
             log_lines: 100,
             log_lines_per_second: 100,
