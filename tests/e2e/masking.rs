@@ -6,7 +6,7 @@
 //! binary).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -18,42 +18,104 @@ use crate::support::{Host, TenantSpec, event_id};
 
 /// The limits an API-heavy tenant asks for: creations read every slot of the pool.
 const LIMITS: &str = "[limits]\nfuel = 100000000\ntimeout_ms = 1000\nmax_concurrency = 256\n";
+/// The JavaScript port's: an event costs it 60 to 260 times the Rust plugin's time and
+/// fuel (README, "What a Python or JavaScript plugin needs"), so two hundred concurrent
+/// creations on two cores need more than a second and more than a quarter of a core.
+const JS_LIMITS: &str = "[limits]\nfuel = 100000000\ntimeout_ms = 10000\nmax_concurrency = 256\nfuel_per_second = 20000000000\n";
+
+/// The JavaScript port (`plugins/number-masking-js`), built with the JS SDK, when node is
+/// there: every scenario below runs against both plugins, on tenants of their own (the
+/// JS ones end in `-js`).
+fn js_plugin() -> Option<&'static Path> {
+    static JS: OnceLock<Option<PathBuf>> = OnceLock::new();
+    JS.get_or_init(|| {
+        let wasm = crate::polyglot::tools().js_component("number-masking-js")?;
+        crate::polyglot::precompile(&wasm);
+        Some(wasm)
+    })
+    .as_deref()
+}
 
 fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| {
-        let wasm = Path::new(NUMBER_MASKING_WASM);
-        let tenant = |id: &'static str, pool: &str, extra: &str| TenantSpec {
-            id,
-            toml: format!(
-                "sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{TEST_KEY_SHA256}\"]\n{LIMITS}[config]\npool = \"{pool}\"\n{extra}"
+        let rust = Path::new(NUMBER_MASKING_WASM);
+        let js = js_plugin();
+        let tenants = [
+            // The seed's call action dials +65987654321 (vn-ref-1); 8x8's session
+            // summary sample bridges through +6568332048 (PSTN1).
+            ("seed", "+65987654321=vn-ref-1,+6568332048=PSTN1", ""),
+            (
+                "rides",
+                "+6568001001=vn-1,+6568001002=vn-2,+6568001003=vn-3",
+                "call_recording = \"true\"\nstranger_text = \"This number is not assigned to you.\"\n",
             ),
-            wasm: Some(wasm),
-        };
-        Host::start(
-            "masking",
-            "",
-            &[
-                // The seed's call action dials +65987654321 (vn-ref-1); 8x8's session
-                // summary sample bridges through +6568332048 (PSTN1).
-                tenant("seed", "+65987654321=vn-ref-1,+6568332048=PSTN1", ""),
-                tenant(
-                    "rides",
-                    "+6568001001=vn-1,+6568001002=vn-2,+6568001003=vn-3",
-                    "call_recording = \"true\"\nstranger_text = \"This number is not assigned to you.\"\n",
+            ("pair", "+6568002001=vn-1,+6568002002=vn-2", ""),
+            ("single", "+6568003001=vn-1", ""),
+            ("health", "+6568004001=vn-1,+6568004002=vn-2", ""),
+            (
+                "race",
+                "+6568005001=vn-1,+6568005002=vn-2,+6568005003=vn-3,+6568005004=vn-4,+6568005005=vn-5",
+                "",
+            ),
+        ];
+        let ids: Vec<(String, &Path, &str, &str, &str)> = tenants
+            .iter()
+            .map(|&(id, pool, extra)| (id.to_owned(), rust, LIMITS, pool, extra))
+            .chain(js.into_iter().flat_map(|js| {
+                tenants.iter().map(move |&(id, pool, extra)| {
+                    (format!("{id}-js"), js, JS_LIMITS, pool, extra)
+                })
+            }))
+            .collect();
+        let specs: Vec<TenantSpec<'_>> = ids
+            .iter()
+            .map(|(id, wasm, limits, pool, extra)| TenantSpec {
+                id,
+                toml: format!(
+                    "sub_accounts = [\"*\"]\napi_keys_sha256 = [\"{TEST_KEY_SHA256}\"]\n{limits}[config]\npool = \"{pool}\"\n{extra}"
                 ),
-                tenant("pair", "+6568002001=vn-1,+6568002002=vn-2", ""),
-                tenant("single", "+6568003001=vn-1", ""),
-                tenant("health", "+6568004001=vn-1,+6568004002=vn-2", ""),
-                tenant(
-                    "race",
-                    "+6568005001=vn-1,+6568005002=vn-2,+6568005003=vn-3,+6568005004=vn-4,+6568005005=vn-5",
-                    "",
-                ),
-            ],
-        )
+                wasm: Some(wasm),
+            })
+            .collect();
+        Host::start("masking", "[maxima]\ntimeout_ms = 10000\n", &specs)
     })
 }
+
+/// Each scenario as a test per plugin: `rust::name` and `js::name` (which skips without
+/// node, and fails without it under `CALLFLOW_REQUIRE_SERVERS=1`).
+macro_rules! for_both_plugins {
+    ($($name:ident),* $(,)?) => {
+        mod rust {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name("").await;
+                }
+            )*
+        }
+        mod js {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if super::js_plugin().is_some() {
+                        super::$name("-js").await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+for_both_plugins!(
+    the_seeds_payloads_bridge_and_log_a_booked_pair,
+    calls_connect_both_ways_with_or_without_plus,
+    a_participant_never_gets_a_number_they_already_hold,
+    release_frees_the_number_and_expiry_ends_the_booking,
+    unhealthy_numbers_take_no_new_bookings_until_active_again,
+    repeated_deliveries_are_logged_once,
+    two_hundred_concurrent_creations_never_double_assign,
+);
 
 /// The tenant's API: status and JSON body.
 async fn api(
@@ -147,19 +209,19 @@ fn seed_case(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-#[tokio::test]
-async fn the_seeds_payloads_bridge_and_log_a_booked_pair() {
+async fn the_seeds_payloads_bridge_and_log_a_booked_pair(plugin: &str) {
+    let tenant = format!("seed{plugin}");
     // The seed's caller +65123456789 rides with +6591234567; 8x8's summary sample bridges
     // +12314377870 to +6591178965. Each pair is booked before its webhooks arrive.
-    let first = booked("seed", "+65123456789", "+6591234567").await;
+    let first = booked(&tenant, "+65123456789", "+6591234567").await;
     assert_eq!(first["virtualNumber"], "+65987654321");
     assert_eq!(first["virtualNumberRefId"], "vn-ref-1");
-    let second = booked("seed", "+12314377870", "+6591178965").await;
+    let second = booked(&tenant, "+12314377870", "+6591178965").await;
     assert_eq!(second["virtualNumber"], "+6568332048");
 
     // The seed's call action, verbatim.
     let (status, answer) = host()
-        .post("seed", &seed_case("seed--call_action--call_received"))
+        .post(&tenant, &seed_case("seed--call_action--call_received"))
         .await;
     assert_eq!(status, 200);
     let id = first["bookingId"].as_str().expect("id");
@@ -176,15 +238,15 @@ async fn the_seeds_payloads_bridge_and_log_a_booked_pair() {
         "e35e3d0e-065a-11ec-b119-676cb2bc33ef",
         "a1d6a5e2-efec-11e9-b999-efc71013a78f",
     );
-    assert_eq!(host().post("seed", &recording).await, (200, json!({})));
+    assert_eq!(host().post(&tenant, &recording).await, (200, json!({})));
     // The seed's call status is about numbers nobody booked: acknowledged, not logged.
     assert_eq!(
         host()
-            .post("seed", &seed_case("seed--call_status--call_received"))
+            .post(&tenant, &seed_case("seed--call_status--call_received"))
             .await,
         (200, json!({}))
     );
-    let (_, calls) = get("seed", &format!("/bookings/{id}/calls")).await;
+    let (_, calls) = get(&tenant, &format!("/bookings/{id}/calls")).await;
     let types: Vec<&str> = calls["calls"]
         .as_array()
         .expect("calls")
@@ -195,32 +257,32 @@ async fn the_seeds_payloads_bridge_and_log_a_booked_pair() {
 
     // 8x8's session summary for number masking: found by its legs' numbers.
     let summary = seed_case("session-summary-number-masking--session_summary--completed");
-    assert_eq!(host().post("seed", &summary).await, (200, json!({})));
+    assert_eq!(host().post(&tenant, &summary).await, (200, json!({})));
     let id2 = second["bookingId"].as_str().expect("id");
-    let (_, calls) = get("seed", &format!("/bookings/{id2}/calls")).await;
+    let (_, calls) = get(&tenant, &format!("/bookings/{id2}/calls")).await;
     assert_eq!(calls["calls"][0]["type"], "SESSION_SUMMARY", "{calls}");
     assert_eq!(calls["calls"][0]["status"], "COMPLETED");
     assert_eq!(calls["calls"][0]["legs"][1]["to"], "participant:1");
     // Virtual number updates about numbers outside the pool change nothing.
     let update = seed_case("virtual-number-updated--virtual_number_update--update");
-    assert_eq!(host().post("seed", &update).await, (200, json!({})));
+    assert_eq!(host().post(&tenant, &update).await, (200, json!({})));
 }
 
-#[tokio::test]
-async fn calls_connect_both_ways_with_or_without_plus() {
+async fn calls_connect_both_ways_with_or_without_plus(plugin: &str) {
+    let tenant = format!("rides{plugin}");
     let a = "+6591110001";
     let b = "+6591110002";
-    let booking = booked("rides", a, b).await;
+    let booking = booked(&tenant, a, b).await;
     let vn = booking["virtualNumber"].as_str().expect("vn").to_owned();
-    let answer = dial("rides", a, &vn).await;
+    let answer = dial(&tenant, a, &vn).await;
     assert_eq!(bridged(&answer), Some((vn.clone(), b.to_owned())));
     assert_eq!(answer["callflow"][0]["params"]["callRecording"], true);
     assert_eq!(
-        bridged(&dial("rides", &b[1..], &vn[1..]).await),
+        bridged(&dial(&tenant, &b[1..], &vn[1..]).await),
         Some((vn.clone(), a.to_owned()))
     );
     // A stranger on the same number hears the tenant's text, then the line closes.
-    let stranger = dial("rides", "+6591110003", &vn).await;
+    let stranger = dial(&tenant, "+6591110003", &vn).await;
     assert_eq!(
         stranger["callflow"],
         json!([
@@ -230,13 +292,13 @@ async fn calls_connect_both_ways_with_or_without_plus() {
     );
 }
 
-#[tokio::test]
-async fn a_participant_never_gets_a_number_they_already_hold() {
+async fn a_participant_never_gets_a_number_they_already_hold(plugin: &str) {
+    let tenant = format!("pair{plugin}");
     let (a, b, c, d) = ("+6592220001", "+6592220002", "+6592220003", "+6592220004");
-    let first = booked("pair", a, b).await["virtualNumber"].clone();
-    let second = booked("pair", a, c).await["virtualNumber"].clone();
+    let first = booked(&tenant, a, b).await["virtualNumber"].clone();
+    let second = booked(&tenant, a, c).await["virtualNumber"].clone();
     assert_ne!(first, second);
-    let (status, body) = book("pair", d, a, 3600).await;
+    let (status, body) = book(&tenant, d, a, 3600).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("pool_exhausted")),
@@ -244,25 +306,25 @@ async fn a_participant_never_gets_a_number_they_already_hold() {
     );
     // Each of A's calls reaches the right person.
     assert_eq!(
-        bridged(&dial("pair", a, first.as_str().expect("vn")).await).map(|c| c.1),
+        bridged(&dial(&tenant, a, first.as_str().expect("vn")).await).map(|c| c.1),
         Some(b.into())
     );
     assert_eq!(
-        bridged(&dial("pair", a, second.as_str().expect("vn")).await).map(|c| c.1),
+        bridged(&dial(&tenant, a, second.as_str().expect("vn")).await).map(|c| c.1),
         Some(c.into())
     );
 }
 
-#[tokio::test]
-async fn release_frees_the_number_and_expiry_ends_the_booking() {
+async fn release_frees_the_number_and_expiry_ends_the_booking(plugin: &str) {
+    let tenant = format!("single{plugin}");
     let (a, b, c) = ("+6593330001", "+6593330002", "+6593330003");
-    let first = booked("single", a, b).await;
+    let first = booked(&tenant, a, b).await;
     let id = first["bookingId"].as_str().expect("id");
-    assert_eq!(book("single", a, c, 3600).await.0, 409);
+    assert_eq!(book(&tenant, a, c, 3600).await.0, 409);
     let (status, released) = api(
         &reqwest::Client::new(),
         "DELETE",
-        "single",
+        &tenant,
         &format!("/bookings/{id}"),
         None,
     )
@@ -271,28 +333,28 @@ async fn release_frees_the_number_and_expiry_ends_the_booking() {
         (status, released["status"].as_str()),
         (200, Some("released"))
     );
-    let stranger = dial("single", a, "+6568003001").await;
+    let stranger = dial(&tenant, a, "+6568003001").await;
     assert_eq!(stranger["callflow"][0]["action"], "say");
 
     // One second to live: bridged now, turned away once it has passed.
-    let (status, short) = book("single", a, c, 1).await;
+    let (status, short) = book(&tenant, a, c, 1).await;
     assert_eq!(status, 201, "{short}");
-    assert!(bridged(&dial("single", c, "+6568003001").await).is_some());
+    assert!(bridged(&dial(&tenant, c, "+6568003001").await).is_some());
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        dial("single", c, "+6568003001").await["callflow"][0]["action"],
+        dial(&tenant, c, "+6568003001").await["callflow"][0]["action"],
         "say"
     );
     let (_, shown) = get(
-        "single",
+        &tenant,
         &format!("/bookings/{}", short["bookingId"].as_str().expect("id")),
     )
     .await;
     assert_eq!(shown["status"], "expired");
     // The number is the pair's again.
-    assert_eq!(book("single", a, c, 60).await.0, 201);
+    assert_eq!(book(&tenant, a, c, 60).await.0, 201);
     assert_eq!(
-        get("single", "/bookings/bk_aaaaaaaaaaaaaaaaaaaaaaaa")
+        get(&tenant, "/bookings/bk_aaaaaaaaaaaaaaaaaaaaaaaa")
             .await
             .0,
         404
@@ -311,28 +373,28 @@ fn health_update(number: &str, state: &str) -> String {
     .to_string()
 }
 
-#[tokio::test]
-async fn unhealthy_numbers_take_no_new_bookings_until_active_again() {
-    let existing = booked("health", "+6594440001", "+6594440002").await;
+async fn unhealthy_numbers_take_no_new_bookings_until_active_again(plugin: &str) {
+    let tenant = format!("health{plugin}");
+    let existing = booked(&tenant, "+6594440001", "+6594440002").await;
     assert_eq!(existing["virtualNumber"], "+6568004001");
     assert_eq!(
         host()
-            .post("health", &health_update("+6568004001", "Unhealthy"))
+            .post(&tenant, &health_update("+6568004001", "Unhealthy"))
             .await
             .0,
         200
     );
     let (_, shown) = get(
-        "health",
+        &tenant,
         &format!("/bookings/{}", existing["bookingId"].as_str().expect("id")),
     )
     .await;
     assert_eq!(shown["virtualNumberHealth"], "unhealthy");
     // Calls on the existing booking still connect.
-    assert!(bridged(&dial("health", "+6594440001", "+6568004001").await).is_some());
+    assert!(bridged(&dial(&tenant, "+6594440001", "+6568004001").await).is_some());
     for i in 3..6 {
         let b = booked(
-            "health",
+            &tenant,
             &format!("+659444000{i}"),
             &format!("+659555000{i}"),
         )
@@ -341,25 +403,25 @@ async fn unhealthy_numbers_take_no_new_bookings_until_active_again() {
     }
     assert_eq!(
         host()
-            .post("health", &health_update("+6568004001", "Active"))
+            .post(&tenant, &health_update("+6568004001", "Active"))
             .await
             .0,
         200
     );
     assert_eq!(
-        booked("health", "+6594440009", "+6595550009").await["virtualNumber"],
+        booked(&tenant, "+6594440009", "+6595550009").await["virtualNumber"],
         "+6568004001"
     );
 }
 
-#[tokio::test]
-async fn repeated_deliveries_are_logged_once() {
+async fn repeated_deliveries_are_logged_once(plugin: &str) {
+    let tenant = format!("rides{plugin}");
     let (a, b) = ("+6596660001", "+6596660002");
-    let booking = booked("rides", a, b).await;
+    let booking = booked(&tenant, a, b).await;
     let id = booking["bookingId"].as_str().expect("id");
     let vn = booking["virtualNumber"].as_str().expect("vn");
     let session = event_id("dup-session");
-    assert!(bridged(&host().post("rides", &dial_body(a, vn, &session)).await.1).is_some());
+    assert!(bridged(&host().post(&tenant, &dial_body(a, vn, &session)).await.1).is_some());
     let status = json!({
         "namespace": "VOICE", "eventType": "CALL_STATUS",
         "payload": { "eventId": event_id("dup-status"), "callId": "c2", "sessionId": session,
@@ -371,12 +433,13 @@ async fn repeated_deliveries_are_logged_once() {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let status = status.clone();
-        set.spawn(async move { host().post("rides", &status).await });
+        let tenant = tenant.clone();
+        set.spawn(async move { host().post(&tenant, &status).await });
     }
     while let Some(r) = set.join_next().await {
         assert_eq!(r.expect("task"), (200, json!({})));
     }
-    let (_, calls) = get("rides", &format!("/bookings/{id}/calls")).await;
+    let (_, calls) = get(&tenant, &format!("/bookings/{id}/calls")).await;
     let types: Vec<&str> = calls["calls"]
         .as_array()
         .expect("calls")
@@ -386,8 +449,8 @@ async fn repeated_deliveries_are_logged_once() {
     assert_eq!(types, ["CALL_ACTION", "CALL_STATUS"], "{calls}");
 }
 
-#[tokio::test]
-async fn two_hundred_concurrent_creations_never_double_assign() {
+async fn two_hundred_concurrent_creations_never_double_assign(plugin: &str) {
+    let tenant = format!("race{plugin}");
     const REQUESTS: usize = 200;
     const PEOPLE: usize = 24;
     // Overlapping pairs over few people and five numbers: many conflicts, some
@@ -401,11 +464,12 @@ async fn two_hundred_concurrent_creations_never_double_assign() {
         let b = person(k * 7 + 1 + k / PEOPLE);
         let b = if a == b { person(k + 1) } else { b };
         let client = client.clone();
+        let tenant = tenant.clone();
         set.spawn(async move {
             let (status, body) = api(
                 &client,
                 "POST",
-                "race",
+                &tenant,
                 "/bookings",
                 Some(json!({ "participants": [a, b], "ttlSeconds": 3600 })),
             )
@@ -449,7 +513,7 @@ async fn two_hundred_concurrent_creations_never_double_assign() {
     // No booking lost: each one is active, and the slots hold exactly these.
     for (_, _, body) in &created {
         let (status, shown) = get(
-            "race",
+            &tenant,
             &format!("/bookings/{}", body["bookingId"].as_str().expect("id")),
         )
         .await;
@@ -459,7 +523,7 @@ async fn two_hundred_concurrent_creations_never_double_assign() {
             "{shown}"
         );
     }
-    let (_, pool) = get("race", "/pool").await;
+    let (_, pool) = get(&tenant, "/pool").await;
     let in_slots: u64 = pool["numbers"]
         .as_array()
         .expect("numbers")

@@ -14,9 +14,23 @@ use callflow_tests::polyglot::{Toolchains, workspace};
 use crate::support::{Host, IVR_CONFIG, TenantSpec};
 
 /// The toolchains, shared by this binary's tests.
-fn tools() -> &'static Toolchains {
+pub(crate) fn tools() -> &'static Toolchains {
     static TOOLS: OnceLock<Toolchains> = OnceLock::new();
     TOOLS.get_or_init(|| Toolchains::new(Path::new(env!("CARGO_TARGET_TMPDIR"))))
+}
+
+/// `wasm` compiled into the compile cache every test host shares, so that a host's first
+/// event for it loads in milliseconds rather than compiling for 20 s under a client's
+/// timeout.
+pub(crate) fn precompile(wasm: &Path) {
+    use callflow_server::runtime::{Runtime, RuntimeConfig};
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-compiled")),
+        max_instances: 1,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    runtime.load_file(wasm).expect("the component compiles");
 }
 
 fn python() -> Option<PathBuf> {

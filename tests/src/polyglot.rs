@@ -4,7 +4,8 @@
 //!   SDK from this checkout (once; a marker file names python3's version and the pins).
 //!   `CALLFLOW_PYTHON` points at another interpreter that has them.
 //! - JavaScript: `npm ci` in `sdk/js` (its `package-lock.json` pins componentize-js and
-//!   esbuild, with integrity hashes) and in `plugins/ivr-js` (which links the SDK), once.
+//!   esbuild, with integrity hashes) and in the JavaScript plugins (which link the SDK),
+//!   once.
 //!
 //! Without `python3` or `node` (or without the package registries) a caller skips, and
 //! fails under `CALLFLOW_REQUIRE_SERVERS=1`, as `.ci/run` sets. Components are built once
@@ -113,8 +114,10 @@ impl Toolchains {
             if !has_node {
                 return unavailable("`node` is not installed");
             }
-            if !npm_ci(&workspace().join("sdk/js")) || !npm_ci(&workspace().join("plugins/ivr-js"))
-            {
+            let installed = ["sdk/js", "plugins/ivr-js", "plugins/number-masking-js"]
+                .iter()
+                .all(|dir| npm_ci(&workspace().join(dir)));
+            if !installed {
                 return unavailable("npm could not install the pinned componentize-js and esbuild");
             }
             Some(())
