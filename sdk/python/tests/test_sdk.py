@@ -29,8 +29,12 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_sdk_names_the_contract_version_of_the_wit_it_builds_against():
-    wit = (Path(callflow_sdk.__file__).parent / "wit" / "callflow.wit").read_text()
+    package = Path(callflow_sdk.__file__).parent
+    wit = (package / "wit" / "callflow.wit").read_text()
     assert f"package {callflow_sdk.CONTRACT};" in wit.splitlines()
+    # componentize-py finds that WIT through the package's own configuration.
+    config = (package / "componentize-py.toml").read_text()
+    assert 'wit_directory = "wit"' in config.splitlines()
 
 
 def test_a_callflow_renders_the_same_json_as_the_rust_sdk():

@@ -3,8 +3,9 @@
     callflow-py build app -o plugin.wasm
 
 runs ``componentize-py`` (the ``build`` extra installs the pinned version) with the
-SDK's own WIT and world, over a staging directory that holds only the plugin's directory
-and the SDK: nothing else from the environment is bundled. componentize-py runs the
+SDK's own world, over a staging directory that holds only the plugin's directory and the
+SDK: nothing else from the environment is bundled. The staged SDK carries its WIT and the
+``componentize-py.toml`` that points componentize-py at it. componentize-py runs the
 module's top level while it builds (and snapshots the memory), so a plugin that fails to
 import, or never calls ``export_plugin``, fails here rather than on its first call.
 """
@@ -79,10 +80,9 @@ def build(module: str, app_dir: Path, output: Path, quiet: bool = False) -> int:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "testing"),
         )
         (stage / "callflow_entry.py").write_text(_ENTRY.format(module=module))
+        # The staged SDK's componentize-py.toml names its WIT: no `-d`.
         cmd = [
             componentize_py(),
-            "-d",
-            str(wit_dir()),
             "-w",
             WORLD,
             "componentize",
