@@ -186,15 +186,18 @@ function settingsOrError(ctx) {
 }
 
 function checkParticipants(settings, participants) {
-  if (!Array.isArray(participants) || participants.length !== 2) {
+  // Wrong types are serde's `invalid_field` in the Rust plugin; the count is its own check.
+  if (!Array.isArray(participants) || participants.some((p) => typeof p !== "string")) {
+    throw new ApiError(422, "invalid_field", "`participants` must be an array of strings");
+  }
+  if (participants.length !== 2) {
     throw new ApiError(
       422,
       "invalid_participants",
-      `\`participants\` must list exactly two phone numbers, not ${Array.isArray(participants) ? participants.length : 0}`,
+      `\`participants\` must list exactly two phone numbers, not ${participants.length}`,
     );
   }
   const out = participants.map((p, i) => {
-    if (typeof p !== "string") throw new ApiError(422, "invalid_field", `participants[${i}] must be a string`);
     if (!isE164(p.trim())) {
       throw new ApiError(422, "invalid_number", `participants[${i}] is not an E.164 phone number (\`+\` and up to 15 digits)`);
     }
@@ -210,7 +213,11 @@ function checkParticipants(settings, participants) {
 
 function newId() {
   const bytes = new Uint8Array(15);
-  crypto.getRandomValues(bytes);
+  try {
+    crypto.getRandomValues(bytes);
+  } catch (err) {
+    throw new ApiError(503, "no_randomness", `no random source: ${err.message}`);
+  }
   const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
   let id = "bk_";
   let acc = 0;
@@ -309,7 +316,10 @@ function create(req, ctx) {
   if (!("participants" in body)) throw new ApiError(422, "missing_field", "missing field `participants`");
   const participants = checkParticipants(settings, body.participants);
   const ttl = body.ttlSeconds ?? settings.defaultTtlSecs;
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > settings.maxTtlSecs) {
+  if (!Number.isInteger(ttl) || ttl < 0) {
+    throw new ApiError(422, "invalid_field", "`ttlSeconds` must be a whole number of seconds");
+  }
+  if (ttl < 1 || ttl > settings.maxTtlSecs) {
     throw new ApiError(422, "invalid_ttl", `\`ttlSeconds\` must be 1 to ${settings.maxTtlSecs} (the tenant's maximum)`);
   }
   const now = ctx.nowMs();
@@ -539,8 +549,10 @@ function logEvent(ctx, settings, sessionId, legs, entryFor) {
     ctx.debug(`booking ${booking.id}: ${logged ? "logged" : "already logged"} ${entry.type}`);
     return undefined;
   } catch (err) {
-    if (err instanceof Unavailable) throw err;
-    throw unavailable(err);
+    // Store failures are a dependency being unavailable; anything else is a bug, and
+    // stays what it is (an internal error).
+    if (err instanceof StoreError) throw unavailable(err);
+    throw err;
   }
 }
 

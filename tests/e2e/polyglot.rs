@@ -96,6 +96,11 @@ fn the_js_ivr_passes_its_own_tests_natively() {
     node_test("plugins/ivr-js");
 }
 
+#[test]
+fn the_js_number_masking_passes_its_own_tests_natively() {
+    node_test("plugins/number-masking-js");
+}
+
 /// Every case of `tests/cases/ivr` through one real host, to the IVR in Rust, Python and
 /// JavaScript: each answers exactly what the case holds.
 #[tokio::test]
@@ -305,4 +310,66 @@ async fn a_new_js_plugin_passes_its_tests_builds_and_takes_a_simulated_call() {
         "{out}"
     );
     let _ = std::fs::remove_dir_all(&outer);
+}
+
+/// What an operator does with a plugin author's Python or JavaScript component: upload it
+/// through the admin API, and the tenant's next call is answered by it.
+#[tokio::test]
+async fn python_and_js_components_upload_through_the_admin_api_and_answer() {
+    let (Some(python_ivr), Some(js_ivr)) = (
+        tools().python_component("ivr-python"),
+        tools().js_component("ivr-js"),
+    ) else {
+        return;
+    };
+    // Compiled ahead into the cache every test host shares: an upload compiles before it
+    // answers, and a first compile is 20 s.
+    precompile(&python_ivr);
+    precompile(&js_ivr);
+    let host = Host::start(
+        "polyglot-upload",
+        "",
+        &[TenantSpec {
+            id: "uploads",
+            toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
+            wasm: None,
+        }],
+    );
+    let case = workspace().join("tests/cases/ivr/02-main-menu-1--reservations");
+    let request = std::fs::read_to_string(case.join("request.json")).expect("request");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(case.join("response.json")).expect("response"),
+    )
+    .expect("response json");
+    for (n, wasm) in [&python_ivr, &js_ivr].into_iter().enumerate() {
+        let bytes = std::fs::read(wasm).expect("component");
+        let digest = callflow_server::tenant::repo::digest(&bytes);
+        let resp = reqwest::Client::new()
+            .post(host.url("/v1/admin/tenants/uploads/versions"))
+            .bearer_auth(crate::support::OPERATOR_TOKEN)
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status().as_u16();
+        let body = resp.text().await.expect("body");
+        assert_eq!(status, 201, "{}: {body}", wasm.display());
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(body["digest"], digest.as_str(), "{body}");
+        assert_eq!(body["activated"], true, "{body}");
+        // A fresh event and session each time: the same delivery twice is answered from
+        // the duplicate cache, and a session stays on the version it started with.
+        let request = request
+            .replace("\"ivr-case-01\"", &format!("\"upload-{n}\""))
+            .replace(
+                "\"ivr-case-session-01\"",
+                &format!("\"upload-session-{n}\""),
+            );
+        assert!(
+            request.contains(&format!("upload-session-{n}")),
+            "{request}"
+        );
+        let (status, answer) = host.post("uploads", &request).await;
+        assert_eq!((status, &answer), (200, &expected), "{}", wasm.display());
+    }
 }

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// Set by `.ci/run`: a missing toolchain fails rather than skips.
 const REQUIRE: &str = "CALLFLOW_REQUIRE_SERVERS";
@@ -46,6 +46,9 @@ pub struct Toolchains {
     dir: PathBuf,
     python: OnceLock<Option<PathBuf>>,
     node: OnceLock<Option<()>>,
+    /// Held while a component builds: tests asking for the same one wait for it rather
+    /// than building it beside each other.
+    building: Mutex<()>,
 }
 
 impl Toolchains {
@@ -55,6 +58,7 @@ impl Toolchains {
             dir: dir.join("polyglot"),
             python: OnceLock::new(),
             node: OnceLock::new(),
+            building: Mutex::new(()),
         }
     }
 
@@ -151,7 +155,7 @@ impl Toolchains {
         let dir = workspace().join("plugins").join(plugin);
         let sdk = workspace().join("sdk/js");
         let digest = sources_digest(&[
-            dir.join("app.js"),
+            dir.clone(),
             sdk.join("src"),
             sdk.join("package-lock.json"),
             workspace().join("wit"),
@@ -176,11 +180,17 @@ impl Toolchains {
         build: impl FnOnce(&Path) -> std::process::ExitStatus,
     ) -> Option<PathBuf> {
         let wasm = self.dir.join(format!("{plugin}-{digest}.wasm"));
+        let _building = self
+            .building
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if wasm.exists() {
             return Some(wasm);
         }
         std::fs::create_dir_all(&self.dir).expect("polyglot dir");
-        let partial = wasm.with_extension("partial");
+        // Another process (a bench beside the tests) may build the same one: a partial
+        // file of this process's own, renamed into place whole.
+        let partial = wasm.with_extension(format!("{}.partial", std::process::id()));
         let status = build(&partial);
         assert!(status.success(), "building {plugin} failed ({status})");
         std::fs::rename(&partial, &wasm).expect("keep the component");
@@ -188,16 +198,21 @@ impl Toolchains {
     }
 }
 
-/// `node_modules` in `dir`, from its lock file, unless it is there already.
+/// `node_modules` in `dir`, from its lock file, unless it was installed from this very
+/// lock file already (a marker holds the lock's digest).
 fn npm_ci(dir: &Path) -> bool {
-    if dir.join("node_modules/.package-lock.json").exists() {
+    let lock = std::fs::read(dir.join("package-lock.json")).unwrap_or_default();
+    let want = callflow_server::tenant::repo::digest(&lock);
+    let marker = dir.join("node_modules/.callflow-lock-digest");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
         return true;
     }
-    Command::new("npm")
+    let installed = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(dir)
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    installed && std::fs::write(&marker, want).is_ok()
 }
 
 /// The files a component is built from, hashed with the tools' pins: a change to any
@@ -230,6 +245,7 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) {
         if name.starts_with('.')
             || name == "__pycache__"
             || name == "tests"
+            || name == "test"
             || name == "node_modules"
         {
             continue;

@@ -45,9 +45,12 @@ impl Plugin {
         )
     }
 
-    /// Whether a change to `path` is a change to the plugin's sources.
-    fn is_source(&self, path: &Path) -> bool {
-        let skipped = path.components().any(|c| {
+    /// Whether a change to `path`, in the plugin's directory `dir`, is a change to the
+    /// plugin's sources (judged below `dir`: a plugin may itself live under a directory
+    /// called `target`).
+    fn is_source(&self, dir: &Path, path: &Path) -> bool {
+        let inside = path.strip_prefix(dir).unwrap_or(path);
+        let skipped = inside.components().any(|c| {
             let c = c.as_os_str();
             c == "target" || c == "node_modules" || c == "__pycache__" || c == ".venv"
         });
@@ -181,13 +184,18 @@ fn rebuild(dir: &Path, plugin: &Plugin, tenant_dir: &Path, data: &Path) -> anyho
 
 /// Rebuilds on every change to the plugin's sources, until the process ends.
 pub fn watch_sources(dir: PathBuf, tenant_dir: PathBuf, data: PathBuf) -> anyhow::Result<()> {
+    // Watched by its canonical path, so that notify reports paths under it.
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{}", dir.display()))?;
     let plugin = Plugin::detect(&dir)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let filter = plugin.clone();
+    let root = dir.clone();
     let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
         if let Ok(e) = e
             && !e.kind.is_access()
-            && e.paths.iter().any(|p| filter.is_source(p))
+            && e.paths.iter().any(|p| filter.is_source(&root, p))
         {
             let _ = tx.send(());
         }
@@ -222,17 +230,22 @@ mod tests {
 
     #[test]
     fn sources_are_the_languages_own_files_outside_build_and_tool_directories() {
+        let dir = Path::new("/home/me/target/p");
+        let src = |plugin: &Plugin, rel: &str| plugin.is_source(dir, &dir.join(rel));
         let py = Plugin::Python;
-        assert!(py.is_source(Path::new("/p/app.py")));
-        assert!(py.is_source(Path::new("/p/menus/tree.py")));
-        assert!(!py.is_source(Path::new("/p/__pycache__/app.cpython-311.pyc")));
-        assert!(!py.is_source(Path::new("/p/.venv/lib/site.py")));
+        assert!(
+            src(&py, "app.py"),
+            "a plugin under a directory named target still builds"
+        );
+        assert!(src(&py, "menus/tree.py"));
+        assert!(!src(&py, "__pycache__/app.cpython-311.pyc"));
+        assert!(!src(&py, ".venv/lib/site.py"));
         let js = Plugin::Js;
-        assert!(js.is_source(Path::new("/p/app.js")));
-        assert!(!js.is_source(Path::new("/p/node_modules/x/index.js")));
-        assert!(!js.is_source(Path::new("/p/plugin.wasm")));
+        assert!(src(&js, "app.js"));
+        assert!(!src(&js, "node_modules/x/index.js"));
+        assert!(!src(&js, "plugin.wasm"));
         let rust = Plugin::Rust("x".into());
-        assert!(rust.is_source(Path::new("/p/src/lib.rs")));
-        assert!(!rust.is_source(Path::new("/p/target/debug/build/x.rs")));
+        assert!(src(&rust, "src/lib.rs"));
+        assert!(!src(&rust, "target/debug/build/x.rs"));
     }
 }

@@ -246,6 +246,18 @@ fn names(name: &str) -> Result<(String, String), ScaffoldError> {
     Ok((lib, ty))
 }
 
+/// `s` as one POSIX shell word: as is when it is plain, single-quoted otherwise.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// `to` relative to the directory `from` (both absolute, without `..`).
 fn relative(from: &Path, to: &Path) -> PathBuf {
     let from: Vec<Component<'_>> = from.components().collect();
@@ -276,8 +288,23 @@ pub fn create_in(
     sdk: Option<&Path>,
 ) -> Result<Created, ScaffoldError> {
     let (lib_name, mut type_name) = names(name)?;
-    // Python's capitalised keywords cannot name a class.
-    if lang == Lang::Python && ["None", "True", "False"].contains(&type_name.as_str()) {
+    // The plugin's class must not shadow what its template imports (`Say`, `Callflow`,
+    // the test's `Harness`...), nor be one of Python's capitalised keywords.
+    const TAKEN: &[&str] = &[
+        "None",
+        "True",
+        "False",
+        "Callflow",
+        "CallAction",
+        "Say",
+        "SayAndCapture",
+        "MakeCall",
+        "PlayFile",
+        "Harness",
+        "Context",
+        "Event",
+    ];
+    if lang != Lang::Rust && TAKEN.contains(&type_name.as_str()) {
         type_name.push_str("Plugin");
     }
     let sdk = sdk.map_or_else(|| default_sdk_for(lang), Path::to_owned);
@@ -307,6 +334,15 @@ pub fn create_in(
     let sdk_path = sdk_path.to_string_lossy().replace('\\', "/");
     let fill = |template: &str| {
         template
+            // Escaped for where each lands: inside a JSON string (package.json), as one
+            // shell word (the README's commands), as a pip requirement path.
+            .replace(
+                "{{sdk_path_json}}",
+                serde_json::Value::String(format!("file:{sdk_path}"))
+                    .to_string()
+                    .trim_matches('"'),
+            )
+            .replace("{{sdk_path_shell}}", &shell_word(&sdk_path))
             .replace("{{sdk_path_raw}}", &sdk_path)
             .replace("{{name}}", name)
             .replace("{{crate_ident}}", &lib_name)
@@ -347,7 +383,7 @@ pub fn main(args: &Args) -> i32 {
                 .map(|p| p.join("docs/plugin-guide.md"))
                 .unwrap_or_default();
             let dir = created.dir.display();
-            let sdk = &created.sdk_path;
+            let sdk = shell_word(&created.sdk_path);
             match args.lang {
                 Lang::Python => println!(
                     "Created the Python plugin {} in {dir} (callflow-sdk from {sdk})\n\nNext:\n  cd {dir}\n  python3 -m venv .venv && . .venv/bin/activate\n  pip install -r requirements.txt                 # the SDK, componentize-py, pytest\n  pytest                                          # its tests, natively\n  callflow-py build app -o plugin.wasm            # the component\n  {exe} simulate plugin.wasm --dtmf 2,1 --tenant-toml tenant.toml\n  {exe} dev .                                     # serve it, rebuilt on every save\n\nThe guide: {}",
@@ -406,6 +442,32 @@ mod tests {
             &"x".repeat(65),
         ] {
             assert!(names(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sdk_paths_are_escaped_for_the_shell() {
+        assert_eq!(shell_word("../../sdk/js"), "../../sdk/js");
+        assert_eq!(shell_word("/home/a b/sdk"), "'/home/a b/sdk'");
+        assert_eq!(shell_word("/it's"), "'/it'\\''s'");
+    }
+
+    #[test]
+    fn a_plugin_class_never_shadows_what_its_template_imports() {
+        for lang in [Lang::Python, Lang::Js] {
+            let parent = std::env::temp_dir().join(format!(
+                "callflow-new-names-{lang:?}-{}",
+                std::process::id()
+            ));
+            let created = create_in(lang, "say", &parent, None).expect("created");
+            let file = if lang == Lang::Python {
+                "app.py"
+            } else {
+                "app.js"
+            };
+            let app = std::fs::read_to_string(created.dir.join(file)).expect("app");
+            assert!(app.contains("SayPlugin"), "{app}");
+            let _ = std::fs::remove_dir_all(&parent);
         }
     }
 

@@ -76,6 +76,9 @@ test("bad requests get specific errors", () => {
     [{ participants: [A, B], ttlSeconds: 0 }, 422, "invalid_ttl"],
     [{ participants: [A, B], extra: 1 }, 422, "invalid_field"],
     [{}, 422, "missing_field"],
+    [{ participants: "+6591110001" }, 422, "invalid_field"],
+    [{ participants: [A, B], ttlSeconds: "60" }, 422, "invalid_field"],
+    [{ participants: [A, B], ttlSeconds: 1.5 }, 422, "invalid_field"],
   ];
   for (const [body, status, code] of cases) {
     const r = h.api(new NumberMasking(), Request.post("/bookings").withJson(body));

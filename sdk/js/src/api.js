@@ -93,7 +93,7 @@ export class Request {
       throw new ApiError(422, "invalid_field", "the body must be a JSON object");
     }
     for (const key of required) {
-      if (!(key in value)) throw new ApiError(422, "missing_field", `missing field \`${key}\``);
+      if (!Object.hasOwn(value, key)) throw new ApiError(422, "missing_field", `missing field \`${key}\``);
     }
     return value;
   }

@@ -19,6 +19,7 @@ import {
 } from "callflow:plugin/kv@0.2.0";
 
 import { ApiError, Request, Response } from "./api.js";
+import { U32, U8, witOption, witString } from "./rules.js";
 import {
   CallDirection,
   CallStatus,
@@ -75,24 +76,22 @@ export function eventFromWit(event) {
 }
 
 // Values the canonical ABI cannot lower would fail after `handleEvent` returned, out of
-// reach of its error handling: checked here, so that they are the plugin's error.
+// reach of its error handling: rules.js checks them (the harness runs the same check),
+// and a failure is the plugin's error.
 function text(v, name) {
-  if (typeof v !== "string") throw new Internal(`${name} must be a string, not ${typeof v}`);
-  return v;
+  try {
+    return witString(v, name);
+  } catch (err) {
+    throw new Internal(err.message);
+  }
 }
 function opt(v, name, kind, top = 0) {
-  if (v === undefined || v === null) return undefined;
-  if (kind === "int" && !(Number.isInteger(v) && v >= 0 && v <= top)) {
-    throw new Internal(`${name} must be an integer from 0 to ${top}, not ${v}`);
+  try {
+    return witOption(v, name, kind, top);
+  } catch (err) {
+    throw new Internal(err.message);
   }
-  if (kind === "float" && typeof v !== "number") throw new Internal(`${name} must be a number, not ${typeof v}`);
-  if ((kind === "boolean" || kind === "string") && typeof v !== kind) {
-    throw new Internal(`${name} must be a ${kind}, not ${typeof v}`);
-  }
-  return v;
 }
-const U8 = 0xff;
-const U32 = 0xffff_ffff;
 
 function actionToWit(a) {
   if (a instanceof Say) {
@@ -170,7 +169,12 @@ function kv(op, ...args) {
   }
 }
 
-const ttl = (ms) => (ms === undefined ? undefined : BigInt(Math.max(0, Math.trunc(Number(ms)))));
+const ttl = (ms) => {
+  if (ms === undefined || ms === null) return undefined;
+  const n = Math.trunc(Number(ms));
+  if (!Number.isFinite(n)) throw new KvError("too-large", `ttl ${String(ms)} is not a number of milliseconds`);
+  return BigInt(Math.max(0, n));
+};
 
 const imports = {
   log: (level, message) => witLog(level, message),

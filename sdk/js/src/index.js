@@ -221,24 +221,27 @@ export class Callflow {
     this.id = id;
     return this;
   }
-  then(action) {
+  /** Appends any action. (The Rust and Python SDKs call this `then`; in JavaScript a
+   * `then` method would make every Callflow look like a promise, and `await` on one, or
+   * returning one from an async function, would never finish.) */
+  add(action) {
     this.actions.push(action);
     return this;
   }
   say(say) {
-    return this.then(say);
+    return this.add(say);
   }
   sayAndCapture(capture) {
-    return this.then(capture);
+    return this.add(capture);
   }
   makeCall(call) {
-    return this.then(call);
+    return this.add(call);
   }
   playFile(file) {
-    return this.then(file);
+    return this.add(file);
   }
   hangup() {
-    return this.then(new Hangup());
+    return this.add(new Hangup());
   }
   /** The 8x8 JSON object (the id first, as the Rust SDK writes it). */
   toObject() {
@@ -267,7 +270,7 @@ export class Callflow {
           const s = new Say(p.text, p.voiceProfile);
           s.times = p.repetition;
           s.rate = p.speed;
-          flow.then(s);
+          flow.add(s);
           break;
         }
         case "sayAndCapture": {
@@ -283,16 +286,16 @@ export class Callflow {
             overallTimeoutMs: p.overallTimeout,
             noOfTries: p.noOfTries,
           });
-          flow.then(c);
+          flow.add(c);
           break;
         }
         case "makeCall":
-          flow.then(new MakeCall(p.source, p.destination).recording(p.callRecording));
+          flow.add(new MakeCall(p.source, p.destination).recording(p.callRecording));
           break;
         case "playFile": {
           const f = new PlayFile(p.fileUrl);
           f.times = p.repetition;
-          flow.then(f);
+          flow.add(f);
           break;
         }
         case "hangup":

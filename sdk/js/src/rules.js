@@ -27,8 +27,72 @@ export function isE164(number) {
   return typeof number === "string" && /^\+?[0-9]{1,15}$/.test(number);
 }
 
-/** Throws Violation for the first rule `flow` breaks. */
+// The WIT's types: what the canonical ABI can carry. A value outside them fails the
+// component's call after `handle` returned; checked here so that the harness refuses it
+// as the component would, and used by the component's glue (guest.js) to convert.
+export const U8 = 0xff;
+export const U32 = 0xffff_ffff;
+
+/** `v` as a WIT `string`, or Violation naming `name`. */
+export function witString(v, name) {
+  if (typeof v !== "string") throw new Violation(0, name, `must be a string, not ${typeof v}`);
+  return v;
+}
+
+/** `v` as a WIT `option<kind>` (`int` up to `top`, `float`, `boolean`, `string`). */
+export function witOption(v, name, kind, top = 0) {
+  if (v === undefined || v === null) return undefined;
+  if (kind === "int" && !(Number.isInteger(v) && v >= 0 && v <= top)) {
+    throw new Violation(0, name, `must be an integer from 0 to ${top}, not ${JSON.stringify(v)}`);
+  }
+  if (kind === "float" && (typeof v !== "number" || !Number.isFinite(v))) {
+    throw new Violation(0, name, `must be a finite number, not ${JSON.stringify(v)}`);
+  }
+  if ((kind === "boolean" || kind === "string") && typeof v !== kind) {
+    throw new Violation(0, name, `must be a ${kind}, not ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Throws Violation for the first field of `flow` the WIT cannot carry. */
+export function checkTypes(flow) {
+  witOption(flow.id, "clientActionId", "string");
+  if (!Array.isArray(flow.actions)) throw new Violation(0, "callflow", "actions must be an array");
+  flow.actions.forEach((a, i) => {
+    const at = (field) => `callflow[${i}].params.${field}`;
+    if (a instanceof Say) {
+      witString(a.text, at("text"));
+      witString(a.voiceProfile, at("voiceProfile"));
+      witOption(a.times, at("repetition"), "int", U8);
+      witOption(a.rate, at("speed"), "float");
+    } else if (a instanceof SayAndCapture) {
+      witString(a.promptMessage, at("promptMessage"));
+      witString(a.voiceProfile, at("voiceProfile"));
+      witOption(a.success, at("successMessage"), "string");
+      witOption(a.failure, at("failureMessage"), "string");
+      witOption(a.rate, at("speed"), "float");
+      witOption(a.onHash, at("completeOnHash"), "boolean");
+      witOption(a.minDigits, at("minDigits"), "int", U8);
+      witOption(a.maxDigits, at("maxDigits"), "int", U8);
+      witOption(a.digitTimeout, at("digitTimeout"), "int", U32);
+      witOption(a.overallTimeoutMs, at("overallTimeout"), "int", U32);
+      witOption(a.noOfTries, at("noOfTries"), "int", U8);
+    } else if (a instanceof MakeCall) {
+      witString(a.source, at("source"));
+      witString(a.destination, at("destination"));
+      witOption(a.callRecording, at("callRecording"), "boolean");
+    } else if (a instanceof PlayFile) {
+      witString(a.fileUrl, at("fileUrl"));
+      witOption(a.times, at("repetition"), "int", U8);
+    } else if (!(a instanceof Hangup)) {
+      throw new Violation(0, `callflow[${i}]`, `not a callflow action: ${String(a)}`);
+    }
+  });
+}
+
+/** Throws Violation for the first rule `flow` breaks (the WIT's types first). */
 export function validate(flow) {
+  checkTypes(flow);
   if (flow.id !== undefined) checkClientActionId(flow.id);
   if (flow.actions.length === 0) {
     throw new Violation(-1001, "callflow", "a callflow needs at least one action");

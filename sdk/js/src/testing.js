@@ -138,10 +138,14 @@ export class Harness {
   logs() {
     return [...this.host.lines];
   }
-  /** Runs `plugin.handle`; a callflow 8x8 would refuse throws Violation, a
-   * PluginError propagates. */
+  /** Runs `plugin.handle` (pass the class for a fresh instance per event, as in the
+   * component); a callflow 8x8 would refuse, or one the WIT cannot carry, throws
+   * Violation; a PluginError propagates. */
   handle(plugin, event) {
-    const flow = plugin.handle(event, this.context());
+    // A class is instantiated for each event, as the component runs every event in a
+    // fresh instance; an instance is used as given.
+    const instance = typeof plugin === "function" ? new plugin() : plugin;
+    const flow = instance.handle(event, this.context());
     if (flow === undefined || flow === null) return undefined;
     if (!(flow instanceof Callflow)) throw new TypeError("handle() returned something other than a Callflow or undefined");
     validate(flow);
@@ -149,8 +153,9 @@ export class Harness {
   }
   /** Runs `plugin.api`; a thrown error becomes the JSON 5xx the component answers. */
   api(plugin, request) {
+    const instance = typeof plugin === "function" ? new plugin() : plugin;
     try {
-      return plugin.api(request, this.context()) ?? Response.notFound();
+      return instance.api(request, this.context()) ?? Response.notFound();
     } catch (err) {
       return ApiError.from(err).toResponse();
     }

@@ -63,6 +63,11 @@ const refused = [
   [new Callflow().makeCall(new MakeCall("+6512345678\n", "+6587654321")), -1017],
   [new Callflow().playFile(new PlayFile("ftp://x/a.mp3")), -1009],
   [new Callflow().clientActionId("has space").hangup(), 0],
+  // What the WIT cannot carry: refused here as the component would fail on it.
+  [new Callflow().say(new Say("hi", "v").speed("1")), 0],
+  [new Callflow().sayAndCapture(new SayAndCapture("p", "v").digits(1.5, 3)), 0],
+  [new Callflow().sayAndCapture(new SayAndCapture("p", "v").timeouts(-1, 5000)), 0],
+  [new Callflow().makeCall(new MakeCall("+6512345678", "+6587654321").recording("yes")), 0],
 ];
 for (const [flow, code] of refused) {
   test(`the rules refuse ${JSON.stringify(flow)} with ${code}`, () => {
@@ -164,4 +169,23 @@ test("a whole call is walked", () => {
   const t = new Harness().call(new Echo(), "");
   assert.deepEqual(t.heard, ["You pressed undefined"]);
   assert.equal(t.ended, "the callflow hung up");
+});
+
+test("a Callflow is not a thenable: awaiting one gives it back", async () => {
+  const flow = new Callflow().hangup();
+  assert.equal(await flow, flow);
+});
+
+test("a plugin class gets a fresh instance per event, as in the component", () => {
+  class Counter extends Plugin {
+    count = 0;
+    handle() {
+      this.count += 1;
+      return new Callflow().say(new Say(`event ${this.count}`, "v")).hangup();
+    }
+  }
+  const h = new Harness();
+  for (let i = 0; i < 2; i++) {
+    assert.equal(h.handle(Counter, callAction()).actions[0].text, "event 1");
+  }
 });

@@ -203,7 +203,9 @@ export declare class Callflow {
   id?: string;
   /** Echoed back by 8x8 in the next call action: where the caller is in your flow. */
   clientActionId(id: string): this;
-  then(action: Action): this;
+  /** Appends any action (`then` in the Rust and Python SDKs; a `then` method would make
+   * a Callflow a thenable in JavaScript). */
+  add(action: Action): this;
   say(say: Say): this;
   sayAndCapture(capture: SayAndCapture): this;
   makeCall(call: MakeCall): this;

@@ -18,3 +18,16 @@ export declare function isE164(number: string): boolean;
 /** Throws Violation for the first rule `flow` breaks. */
 export declare function validate(flow: Callflow): void;
 export declare function checkClientActionId(id: string): void;
+export declare const U8: number;
+export declare const U32: number;
+/** `v` as a WIT `string`, or Violation naming `name`. */
+export declare function witString(v: unknown, name: string): string;
+/** `v` as a WIT `option<kind>`, or Violation naming `name`. */
+export declare function witOption(
+  v: unknown,
+  name: string,
+  kind: "int" | "float" | "boolean" | "string",
+  top?: number,
+): unknown;
+/** Throws Violation for the first field of `flow` the WIT cannot carry. */
+export declare function checkTypes(flow: Callflow): void;

@@ -21,11 +21,16 @@ export declare class Harness {
   context(): Context;
   advance(ms: number): void;
   logs(): { level: LogLevel; message: string }[];
-  /** Runs `plugin.handle`; a callflow 8x8 would refuse throws Violation. */
-  handle(plugin: Plugin, event: Event): Callflow | undefined;
-  api(plugin: Plugin, request: Request): Response;
+  /** Runs `plugin.handle` (a class: a fresh instance per event, as in the component); a
+   * callflow 8x8 would refuse, or one the WIT cannot carry, throws Violation. */
+  handle(plugin: Plugin | (new () => Plugin), event: Event): Callflow | undefined;
+  api(plugin: Plugin | (new () => Plugin), request: Request): Response;
   /** A whole call; `script` is what the caller presses at each prompt (`"1,1,2"`). */
-  call(plugin: Plugin, script?: string, numbers?: { source?: string; destination?: string }): Transcript;
+  call(
+    plugin: Plugin | (new () => Plugin),
+    script?: string,
+    numbers?: { source?: string; destination?: string },
+  ): Transcript;
 }
 
 export declare function callAction(fields?: {

@@ -77,6 +77,11 @@ def test_every_expected_ivr_answer_round_trips_through_the_builders():
         (Callflow().client_action_id("has space").hangup(), 0),
         (Callflow().client_action_id("menu\n").hangup(), 0),
         (Callflow().make_call(MakeCall("+6512345678\n", "+6587654321")), -1017),
+        # What the WIT cannot carry: refused here as the component would fail on it.
+        (Callflow().say(Say("hi", "v").speed("1")), 0),
+        (Callflow().say_and_capture(SayAndCapture("p", "v").digits(1.5, 3)), 0),
+        (Callflow().say_and_capture(SayAndCapture("p", "v").timeouts(-1, 5000)), 0),
+        (Callflow().make_call(MakeCall("+6512345678", "+6587654321").call_recording("yes")), 0),
     ],
 )
 def test_the_rules_refuse_what_8x8_refuses(flow, code):
@@ -190,3 +195,17 @@ def test_webhooks_parse_as_the_host_parses_them():
 def test_a_whole_call_is_walked():
     t = Harness().call(Echo(), "")
     assert t.heard == ["You pressed None"] and t.ended == "the callflow hung up"
+
+
+def test_a_plugin_class_gets_a_fresh_instance_per_event_as_in_the_component():
+    class Counter(Plugin):
+        def __init__(self):
+            self.count = 0
+
+        def handle(self, event, ctx):
+            self.count += 1
+            return Callflow().say(Say(f"event {self.count}", "v")).hangup()
+
+    h = Harness()
+    for _ in range(2):
+        assert h.handle(Counter, call_action()).actions[0].text == "event 1"

@@ -74,14 +74,20 @@ fn dev_serves_a_js_plugin_and_a_saved_edit_reaches_the_next_call() {
     if !callflow_test_servers::available("node", "dev_serves_a_js_plugin") {
         return;
     }
+    // The SDK's build tools, from its lock file, unless installed from this very lock
+    // file already (the marker `tests/src/polyglot.rs` keeps too).
     let sdk = scaffold::default_sdk_for(Lang::Js);
-    if !sdk.join("node_modules/.package-lock.json").exists() {
+    let lock = std::fs::read(sdk.join("package-lock.json")).expect("sdk/js/package-lock.json");
+    let want = callflow_server::tenant::repo::digest(&lock);
+    let marker = sdk.join("node_modules/.callflow-lock-digest");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) {
         ok(
             Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
                 .current_dir(&sdk),
             "npm ci in sdk/js",
         );
+        std::fs::write(&marker, want).expect("marker");
     }
     let tmp = std::env::temp_dir().join(format!("callflow-dev-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);

@@ -70,7 +70,8 @@ fn pooling(cfg: &RuntimeConfig, tuning: &PoolTuning) -> PoolingAllocationConfig 
         .max_memories_per_component(per.memories)
         .max_tables_per_component(per.tables)
         // Per core module too (wasmtime's default is 1 each), so that raising the
-        // per-plugin setting admits a module with two memories, as QuickJS builds have.
+        // per-plugin setting admits a module with two memories, as QuickJS-based
+        // JavaScript builds (componentize-qjs) have.
         .max_memories_per_module(per.memories)
         .max_tables_per_module(per.tables)
         .max_memory_size(usize::try_from(cfg.max_memory_bytes).unwrap_or(usize::MAX))

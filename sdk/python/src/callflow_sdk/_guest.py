@@ -23,6 +23,7 @@ from . import callflow as cf
 from . import events as ev
 from .api import ApiError, Request, Response
 from .context import Context, Internal, KvError, PluginError, system_now_ms
+from .rules import U8, U32, Violation, wit_opt, wit_str
 from . import exported_plugin
 
 _CALL_STATUS = {
@@ -155,26 +156,20 @@ def event_from_wit(event: wit.Event) -> ev.Event:
 
 
 # Values the canonical ABI cannot lower would trap after `handle_event` returned, out
-# of reach of its error handling: checked here, so that they are the plugin's error.
+# of reach of its error handling: rules.py checks them (the harness runs the same check),
+# and a failure is the plugin's error.
 def _str(v: object, name: str) -> str:
-    if not isinstance(v, str):
-        raise Internal(f"{name} must be a str, not {type(v).__name__}")
-    return v
+    try:
+        return wit_str(v, name)
+    except Violation as err:
+        raise Internal(str(err)) from None
 
 
 def _opt(v: object, name: str, kind: type, top: int = 0) -> object:
-    if v is None:
-        return None
-    if kind is int and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top):
-        raise Internal(f"{name} must be an int from 0 to {top}, not {v!r}")
-    if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float))):
-        raise Internal(f"{name} must be a number, not {v!r}")
-    if kind in (bool, str) and not isinstance(v, kind):
-        raise Internal(f"{name} must be a {kind.__name__}, not {v!r}")
-    return float(v) if kind is float else v
-
-
-U8, U32 = 0xFF, 0xFFFF_FFFF
+    try:
+        return wit_opt(v, name, kind, top)
+    except Violation as err:
+        raise Internal(str(err)) from None
 
 
 def _action_to_wit(action: cf.Action) -> wit.Action:

@@ -36,8 +36,70 @@ def is_e164(number: str) -> bool:
     return _E164.fullmatch(number) is not None
 
 
+# The WIT's types: what the canonical ABI can carry. A value outside them fails the
+# component's call after ``handle`` returned; checked here so that the harness refuses it
+# as the component would, and used by the component's glue (``_guest.py``) to convert.
+U8, U32 = 0xFF, 0xFFFF_FFFF
+
+
+def wit_str(v: object, name: str) -> str:
+    """``v`` as a WIT ``string``, or :class:`Violation` naming ``name``."""
+    if not isinstance(v, str):
+        raise Violation(0, name, f"must be a str, not {type(v).__name__}")
+    return v
+
+
+def wit_opt(v: object, name: str, kind: type, top: int = 0) -> object:
+    """``v`` as a WIT ``option`` of ``kind`` (``int`` up to ``top``, ``float``, ``bool``,
+    ``str``), or :class:`Violation` naming ``name``."""
+    if v is None:
+        return None
+    if kind is int and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top):
+        raise Violation(0, name, f"must be an int from 0 to {top}, not {v!r}")
+    if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float)) or v != v):
+        raise Violation(0, name, f"must be a number, not {v!r}")
+    if kind in (bool, str) and not isinstance(v, kind):
+        raise Violation(0, name, f"must be a {kind.__name__}, not {v!r}")
+    return float(v) if kind is float else v
+
+
+def check_types(flow: Callflow) -> None:
+    """Raises :class:`Violation` for the first field of ``flow`` the WIT cannot carry."""
+    wit_opt(flow.id, "clientActionId", str)
+    for i, a in enumerate(flow.actions):
+        at = f"callflow[{i}].params."
+        if isinstance(a, Say):
+            wit_str(a.text, at + "text")
+            wit_str(a.voice_profile, at + "voiceProfile")
+            wit_opt(a.times, at + "repetition", int, U8)
+            wit_opt(a.rate, at + "speed", float)
+        elif isinstance(a, SayAndCapture):
+            wit_str(a.prompt_message, at + "promptMessage")
+            wit_str(a.voice_profile, at + "voiceProfile")
+            wit_opt(a.success, at + "successMessage", str)
+            wit_opt(a.failure, at + "failureMessage", str)
+            wit_opt(a.rate, at + "speed", float)
+            wit_opt(a.on_hash, at + "completeOnHash", bool)
+            wit_opt(a.min_digits, at + "minDigits", int, U8)
+            wit_opt(a.max_digits, at + "maxDigits", int, U8)
+            wit_opt(a.digit_timeout, at + "digitTimeout", int, U32)
+            wit_opt(a.overall_timeout_ms, at + "overallTimeout", int, U32)
+            wit_opt(a.no_of_tries, at + "noOfTries", int, U8)
+        elif isinstance(a, MakeCall):
+            wit_str(a.source, at + "source")
+            wit_str(a.destination, at + "destination")
+            wit_opt(a.recording, at + "callRecording", bool)
+        elif isinstance(a, PlayFile):
+            wit_str(a.file_url, at + "fileUrl")
+            wit_opt(a.times, at + "repetition", int, U8)
+        elif not isinstance(a, Hangup):
+            raise Violation(0, f"callflow[{i}]", f"not a callflow action: {a!r}")
+
+
 def validate(flow: Callflow) -> None:
-    """Raises :class:`Violation` for the first rule ``flow`` breaks."""
+    """Raises :class:`Violation` for the first rule ``flow`` breaks (the WIT's types
+    first)."""
+    check_types(flow)
     if flow.id is not None:
         check_client_action_id(flow.id)
     if not flow.actions:

@@ -173,9 +173,13 @@ class Harness:
         return list(self._host.lines)
 
     def handle(self, plugin: Any, event: Event) -> Optional[Callflow]:
-        """Runs ``plugin.handle``; a callflow 8x8 would refuse raises
+        """Runs ``plugin.handle`` (pass the class for a fresh instance per event, as in the
+        component); a callflow 8x8 would refuse, or one the WIT cannot carry, raises
         :class:`callflow_sdk.rules.Violation`. A :class:`PluginError` propagates."""
-        flow = plugin.handle(event, self.context())
+        # A class is instantiated for each event, as the component runs every event in a
+        # fresh instance; an instance is used as given.
+        instance = plugin() if isinstance(plugin, type) else plugin
+        flow = instance.handle(event, self.context())
         if flow is None:
             return None
         if not isinstance(flow, Callflow):
@@ -188,8 +192,9 @@ class Harness:
         would answer."""
         from ..api import ApiError
 
+        instance = plugin() if isinstance(plugin, type) else plugin
         try:
-            response = plugin.api(request, self.context())
+            response = instance.api(request, self.context())
         except Exception as err:  # noqa: BLE001 - as in the component
             api = ApiError.from_exception(err)
             response = Response.error(api.status, api.code, api.message)
