@@ -91,6 +91,27 @@ fn the_js_sdk_passes_its_own_tests() {
     node_test("sdk/js");
 }
 
+/// The `.d.ts` files, compiled by TypeScript (pinned in `sdk/js`'s lock file) against a
+/// plugin, its API and its tests written in TypeScript (`sdk/js/types/check.ts`).
+#[test]
+fn the_js_sdk_types_check() {
+    if node().is_none() {
+        return;
+    }
+    let sdk = workspace().join("sdk/js");
+    let out = Command::new(sdk.join("node_modules/.bin/tsc"))
+        .args(["-p", "types/tsconfig.json"])
+        .current_dir(&sdk)
+        .output()
+        .expect("run tsc");
+    assert!(
+        out.status.success(),
+        "tsc failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn the_js_ivr_passes_its_own_tests_natively() {
     node_test("plugins/ivr-js");

@@ -1,4 +1,4 @@
-import type { Context } from "./index";
+import type { Context } from "./index.js";
 
 /** One request, as the host received it (credentials removed). */
 export declare class Request {

@@ -278,7 +278,7 @@ export declare class Plugin {
    * gives the tenant's fallback. Other events: return undefined. */
   handle(event: Event, ctx: Context): Callflow | undefined;
   /** Serves one request to the tenant's API; the default (undefined) is a 404. */
-  api(request: import("./api").Request, ctx: Context): import("./api").Response | undefined;
+  api(request: import("./api.js").Request, ctx: Context): import("./api.js").Response | undefined;
 }
 
 export declare function pluginOf(exported: Plugin | (new () => Plugin)): Plugin;

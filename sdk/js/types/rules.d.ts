@@ -1,4 +1,4 @@
-import type { Callflow } from "./index";
+import type { Callflow } from "./index.js";
 
 export declare const MAX_TEXT_CHARS: number;
 export declare const MAX_CLIENT_ACTION_ID: number;

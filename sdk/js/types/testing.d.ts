@@ -1,5 +1,5 @@
-import type { Request, Response } from "./api";
-import type { CallActionEvent, Callflow, Context, Event, LogLevel, Plugin } from "./index";
+import type { Request, Response } from "./api.js";
+import type { CallActionEvent, Callflow, Context, Event, LogLevel, Plugin } from "./index.js";
 
 export interface Transcript {
   /** Every text said or prompted, in order. */
