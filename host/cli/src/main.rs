@@ -125,6 +125,29 @@ impl Common {
     }
 }
 
+/// The demo's and dev's configuration with an operator token for the console: the one
+/// given, else a new random one; says where the console is and how to sign in.
+fn with_console(command: &str, mut config: ServerConfig) -> anyhow::Result<ServerConfig> {
+    let how = match &config.admin_token {
+        Some(_) => "the operator token given (--admin-token)".to_owned(),
+        None => {
+            let mut bytes = [0u8; 16];
+            std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)
+                .context("reading /dev/urandom for the console's operator token")?;
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let how =
+                format!("the operator token {token} (new at every start; --admin-token sets one)");
+            config.admin_token = Some(token);
+            how
+        }
+    };
+    eprintln!(
+        "callflow-host {command}: console at http://{}/console: sign in with {how}",
+        config.listen
+    );
+    Ok(config)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let common = match &cli.command {
@@ -161,10 +184,13 @@ fn main() -> anyhow::Result<()> {
                     );
                 }
                 let tenants_dir = demo::prepare(&config.data_dir, &demo_api_key)?;
-                ServerConfig {
-                    tenants_dir,
-                    ..config
-                }
+                with_console(
+                    "demo",
+                    ServerConfig {
+                        tenants_dir,
+                        ..config
+                    },
+                )?
             }
             Command::Dev {
                 crate_dir,
@@ -179,10 +205,13 @@ fn main() -> anyhow::Result<()> {
                     "callflow-host dev: serving {tenant} at http://{}/v1/tenants/{tenant}/webhooks/voice",
                     server.listen
                 );
-                ServerConfig {
-                    tenants_dir,
-                    ..server
-                }
+                with_console(
+                    "dev",
+                    ServerConfig {
+                        tenants_dir,
+                        ..server
+                    },
+                )?
             }
             Command::Simulate(_) | Command::New(_) => unreachable!("run before the server starts"),
         };

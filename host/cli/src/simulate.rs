@@ -711,7 +711,7 @@ impl Report {
     /// True when no call action got the fallback, no event failed and 8x8 accepted every
     /// answer: exit status 0.
     pub fn passed(&self) -> bool {
-        self.transcript.failures().is_empty() && self.transcript.ending != Some(Ending::Rejected)
+        callflow_server::phone::passed(&self.transcript)
     }
 
     /// The exit status: 0 passed, 1 not.
@@ -804,29 +804,15 @@ impl Report {
 
     /// The call as JSON.
     pub fn to_json(&self, sim: &Simulator, setup: &CallSetup) -> Value {
-        let l = sim.limits;
-        json!({
-            "plugin": match &sim.target {
-                Target::InProcess { .. } => json!({
-                    "file": sim.label,
-                    "version": sim.version.as_ref().map(|(d, _)| d),
-                    "bytes": sim.version.as_ref().map(|(_, s)| s),
-                }),
-                Target::Remote { .. } => json!({ "url": sim.label }),
-            },
-            "limits": {
-                "fuel": l.fuel,
-                "timeout_ms": l.timeout.as_millis(),
-                "memory_bytes": l.memory_bytes,
-                "output_bytes": l.output_bytes,
-            },
-            "call": setup,
-            "entries": self.transcript.entries,
-            "ending": self.transcript.ending,
-            "fallbacks": self.transcript.fallbacks(),
-            "failures": self.transcript.failures().len(),
-            "passed": self.passed(),
-        })
+        let plugin = match &sim.target {
+            Target::InProcess { .. } => json!({
+                "file": sim.label,
+                "version": sim.version.as_ref().map(|(d, _)| d),
+                "bytes": sim.version.as_ref().map(|(_, s)| s),
+            }),
+            Target::Remote { .. } => json!({ "url": sim.label }),
+        };
+        callflow_server::phone::transcript_json(plugin, &sim.limits, setup, &self.transcript)
     }
 }
 
@@ -935,6 +921,8 @@ mod tests {
             max_digits: 1,
             complete_on_hash: true,
             capture: 0,
+            digit_timeout_ms: 5000,
+            overall_timeout_ms: 10000,
         };
         let mut asked = Vec::new();
         let mut k = Keyboard::new(&b"x\n1\n\nq\n"[..], &mut asked);

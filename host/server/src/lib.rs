@@ -48,6 +48,13 @@
 //! routes of [`http`] are the operator's API over the same path (upload, activate, roll
 //! back, status, and dry runs, which go through admission against a scratch store).
 //!
+//! The web console (`/console`, [`http`]'s embedded pages) reads the same admin routes,
+//! plus each tenant's recent activity ([`tenant::activity`], marked from the counters
+//! every five seconds) and its plugin's recent log lines ([`runtime::PluginLogs`]). Its
+//! dev phone is [`phone`]: a call played a prompt at a time against any stored version,
+//! each webhook answered by [`webhook::process_version`] (hops 3 to 5, no pins) against
+//! a scratch store.
+//!
 //! For plugin authors, the binary's `simulate` plays 8x8's side of a whole call
 //! ([`callflow_wire::platform`]) against a plugin through [`webhook::process`] (hops 2 to
 //! 5, minus the duplicate cache) on a [`Server`] of its own.
@@ -57,6 +64,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod phone;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -63,12 +63,15 @@ pub const FAILURE_REASONS: [&str; 13] = [
 const KINDS: usize = EventKind::ALL.len();
 const OUTCOMES: usize = Outcome::ALL.len();
 
+/// Buckets of a [`Histogram`].
+pub const HISTOGRAM_BUCKETS: usize = 48;
+
 /// A lock-free histogram with power-of-two buckets: bucket `i` counts values below
 /// `2^i` (the last bucket takes the rest). Quantiles are read as bucket upper bounds,
 /// so they are exact to within a factor of two, which is what p50/p99 dashboards need.
 #[derive(Debug)]
 pub struct Histogram {
-    buckets: [AtomicU64; 48],
+    buckets: [AtomicU64; HISTOGRAM_BUCKETS],
     sum: AtomicU64,
 }
 
@@ -91,30 +94,12 @@ impl Histogram {
 
     /// The upper bound of the bucket holding quantile `q` (0 when empty).
     pub fn quantile(&self, q: f64) -> u64 {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0;
-        }
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
-            reason = "a rank among at most u64::MAX samples"
-        )]
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, n) in counts.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return 1u64 << i;
-            }
-        }
-        u64::MAX
+        quantile_of(&self.counts(), q)
+    }
+
+    /// Each bucket's count, as of now.
+    pub fn counts(&self) -> [u64; HISTOGRAM_BUCKETS] {
+        std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed))
     }
 
     fn render(&self, out: &mut String, name: &str, tenant: &str) {
@@ -141,6 +126,30 @@ impl Histogram {
         );
         let _ = writeln!(out, "{name}_count{{tenant=\"{tenant}\"}} {cumulative}");
     }
+}
+
+/// The upper bound of the bucket holding quantile `q` of a histogram's bucket counts
+/// (0 when empty).
+pub fn quantile_of(counts: &[u64], q: f64) -> u64 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return 0;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a rank among at most u64::MAX samples"
+    )]
+    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, n) in counts.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return 1u64 << i;
+        }
+    }
+    u64::MAX
 }
 
 /// One tenant's counters; they outlive plugin versions.
@@ -207,6 +216,11 @@ impl TenantStats {
     /// Plugin invocations so far.
     pub fn invocations(&self) -> u64 {
         self.invocations.load(Ordering::Relaxed)
+    }
+
+    /// Failures so far, one count per reason of [`FAILURE_REASONS`] in its order.
+    pub fn failure_counts(&self) -> [u64; FAILURE_REASONS.len()] {
+        std::array::from_fn(|i| self.failures[i].load(Ordering::Relaxed))
     }
 }
 

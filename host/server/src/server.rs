@@ -159,6 +159,7 @@ impl Builder {
                 node: Arc::from(config.node_id.as_str()),
                 draining: Arc::default(),
                 body_timeout: config.connections.body,
+                phones: Arc::default(),
             },
             connections: config.connections,
             watch: config.watch,
@@ -218,6 +219,9 @@ impl Server {
         let summaries = Some(tokio::spawn(sum_up_suppressed_logs(Arc::clone(
             &self.state.registry,
         ))));
+        let activity = Some(tokio::spawn(mark_activity(Arc::clone(
+            &self.state.registry,
+        ))));
         let health = self.state.registry.cluster().map(|c| c.watch_health());
         let follow =
             self.state.registry.cluster().map(|c| {
@@ -251,11 +255,29 @@ impl Server {
         })
         .await
         .map_err(ServerError::Serve);
-        for task in [purge, summaries, health, follow].into_iter().flatten() {
+        for task in [purge, summaries, activity, health, follow]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         info!("stopped: in-flight requests completed");
         served
+    }
+}
+
+/// Every [`STEP_S`](crate::tenant::activity::STEP_S) seconds, marks each tenant's
+/// counters for the console's charts.
+async fn mark_activity(registry: Arc<Registry>) {
+    let step = Duration::from_secs(crate::tenant::activity::STEP_S);
+    let mut every = tokio::time::interval(step);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = crate::tenant::unix_seconds();
+        for tenant in registry.all() {
+            tenant.state.activity.mark(&tenant.state.stats, now);
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use tracing::{Instrument as _, Span, debug, warn};
 use crate::callflow::{EventFailure, answer};
 use crate::cluster::{Claim, Cluster};
 use crate::metrics::Outcome;
-use crate::runtime::LoadedPlugin;
+use crate::runtime::{LoadedPlugin, PluginLogs};
 use crate::store::KvStore;
 use crate::tenant::pins::PIN_TTL;
 use crate::tenant::state::FAILURE_LOGS_PER_SECOND;
@@ -289,6 +289,38 @@ pub async fn process(
     process_on(registry, kv, tenant, event, None).await
 }
 
+/// Runs `plugin`, one of the tenant's versions (not necessarily the active one), for
+/// `event` with the tenant's state in `kv` (a scratch store), and decides the answer as
+/// [`process`] does, minus the pins: the dev phone's way in. The tenant's admission
+/// applies; the plugin's log lines go to `logs`.
+pub async fn process_version(
+    registry: &Registry,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    plugin: &LoadedPlugin,
+    event: &Event,
+    logs: Arc<PluginLogs>,
+) -> Handled {
+    let result = match tenant.admit(registry.runtime(), kv) {
+        Err(refusal) => Err(EventFailure::from(refusal)),
+        Ok(admission) => admission
+            .logging_to(logs)
+            .event(plugin, event)
+            .await
+            .map_err(EventFailure::from),
+    };
+    let mut cost = None;
+    let result = result.and_then(|answered| {
+        cost = Some((answered.fuel_used, answered.elapsed));
+        if event.kind() == EventKind::CallAction {
+            answer(answered.callflow)
+        } else {
+            Ok(Bytes::new())
+        }
+    });
+    decide(tenant, event.kind(), result, cost)
+}
+
 /// [`process`], with the call's version when the cluster already named it (with the
 /// delivery's claim).
 async fn process_on(
@@ -300,7 +332,17 @@ async fn process_on(
 ) -> Handled {
     let mut cost = None;
     let result = invoke(registry, kv, tenant, event, pinned, &mut cost).await;
-    let (body, outcome, failure) = match (event.kind(), result) {
+    decide(tenant, event.kind(), result, cost)
+}
+
+/// The answer to an event of `kind` the plugin answered with `result`.
+fn decide(
+    tenant: &Tenant,
+    kind: EventKind,
+    result: Result<Bytes, EventFailure>,
+    cost: Option<(u64, Duration)>,
+) -> Handled {
+    let (body, outcome, failure) = match (kind, result) {
         (EventKind::CallAction, Ok(body)) => (body, Outcome::Answered, None),
         (EventKind::CallAction, Err(failure)) => (
             tenant.fallback_body.clone(),

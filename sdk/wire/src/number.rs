@@ -34,6 +34,34 @@ pub fn mask(s: &str) -> String {
         .collect()
 }
 
+/// `text` with every run of five or more digits hidden but its last four
+/// (`call +6591234567 now` → `call +******4567 now`): free text (a path, a plugin's log
+/// line) may name phone numbers, and logs must not.
+pub fn mask_digit_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = 0;
+    let flush = |run: &mut usize, end: usize, out: &mut String| {
+        let digits = &text[end - *run..end];
+        if *run >= 5 {
+            out.extend(std::iter::repeat_n('*', *run - 4));
+            out.push_str(&digits[*run - 4..]);
+        } else {
+            out.push_str(digits);
+        }
+        *run = 0;
+    };
+    for (i, c) in text.char_indices() {
+        if c.is_ascii_digit() {
+            run += 1;
+        } else {
+            flush(&mut run, i, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, text.len(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +93,16 @@ mod tests {
     fn mask_keeps_last_four_digits() {
         assert_eq!(mask("+6591234567"), "+******4567");
         assert_eq!(mask("123"), "123");
+    }
+
+    #[test]
+    fn mask_digit_runs_hides_long_runs_but_their_last_four() {
+        assert_eq!(
+            mask_digit_runs("/numbers/+6591234567/bookings/bk_12"),
+            "/numbers/+******4567/bookings/bk_12"
+        );
+        assert_eq!(mask_digit_runs("/a/12345"), "/a/*2345");
+        assert_eq!(mask_digit_runs("/a/1234"), "/a/1234");
+        assert_eq!(mask_digit_runs("caller 6591234567é"), "caller ******4567é");
     }
 }

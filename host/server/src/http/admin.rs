@@ -1,8 +1,9 @@
-//! The operator's API under `/v1/admin`: tenants, plugin versions, status, dry runs.
+//! The operator's API under `/v1/admin`: tenants, plugin versions, status, recent
+//! activity and log lines, dry runs.
 //!
-//! Authenticated with the operator token (every tenant) or a tenant token (its own
-//! tenant only; creating, changing or deleting tenants is the operator's). Tokens are
-//! kept as sha256 digests and compared in constant time.
+//! Authenticated ([`super::auth`]) with the operator token (every tenant) or a tenant
+//! token (its own tenant only; listing, creating, changing or deleting tenants is the
+//! operator's).
 //!
 //! Uploads and activations go through the same path as the tenants directory watcher:
 //! files are written atomically by [`crate::tenant::repo`], then [`Registry::reload`] swaps the
@@ -20,14 +21,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
+use super::auth::{Identity, authorize, identify, operator_only};
 use super::bodies::{
-    DryRun, DryRunResult, KvStatus, NodesReady, Quantiles, TenantList, TenantStatus, Uploaded,
-    VersionEntry, VersionList, VersionStatus,
+    Activity, ActivityPoint, DryRun, DryRunResult, KvStatus, LimitsStatus, Logs, NodesReady,
+    Quantiles, Recent, Role, TenantList, TenantStatus, Uploaded, VersionEntry, VersionList,
+    VersionStatus, WhoAmI,
 };
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq;
-
-use super::{AppState, HttpError, Params, bearer, read_body, tenant_or_404};
+use super::{AppState, HttpError, Params, read_body, tenant_or_404};
 use crate::config::TenantConfig;
 use crate::metrics::FAILURE_REASONS;
 use crate::runtime::LoadError;
@@ -46,39 +46,10 @@ const UPLOAD_WAITS_FOR_NODES: Duration = Duration::from_secs(30);
 /// Bytes of keys and values a dry run's scratch store holds.
 const DRY_RUN_STORE_BYTES: usize = 16 << 20;
 
-/// The operator's credentials.
-#[derive(Clone, Default)]
-pub struct AdminAuth {
-    operator: Option<[u8; 32]>,
-}
-
-impl std::fmt::Debug for AdminAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminAuth")
-            .field("operator", &self.operator.map(|_| "<set>"))
-            .finish()
-    }
-}
-
-impl AdminAuth {
-    /// Admin access with `token` as the operator token; `None` leaves only tenant tokens.
-    pub fn new(operator_token: Option<&str>) -> Self {
-        Self {
-            operator: operator_token.map(|t| Sha256::digest(t.as_bytes()).into()),
-        }
-    }
-}
-
-/// Who is calling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Caller {
-    Operator,
-    Tenant,
-}
-
 /// The admin routes, to be merged into the app.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/admin/whoami", get(whoami))
         .route("/v1/admin/tenants", get(list_tenants))
         .route(
             "/v1/admin/tenants/{tenant}",
@@ -97,46 +68,27 @@ pub(super) fn routes() -> Router<AppState> {
             post(dry_run),
         )
         .route("/v1/admin/tenants/{tenant}/rollback", post(rollback))
-}
-
-/// Checks the caller may act on `tenant` (`None`: on the host as a whole).
-fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    tenant: Option<&str>,
-) -> Result<Caller, HttpError> {
-    let token = bearer(headers).ok_or(HttpError::MissingToken)?;
-    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    if let Some(op) = &state.admin.operator
-        && bool::from(op.ct_eq(&digest))
-    {
-        return Ok(Caller::Operator);
-    }
-    // A tenant token opens its own tenant only; which tenant it belongs to is found by
-    // checking every tenant, so a token for tenant A used on B is told apart from junk.
-    let owner = state.registry.all().into_iter().find(|t| {
-        t.config
-            .admin_token_sha256
-            .as_ref()
-            .is_some_and(|h| bool::from(h.ct_eq(&digest)))
-    });
-    match (owner, tenant) {
-        (Some(owner), Some(id)) if &*owner.id == id => Ok(Caller::Tenant),
-        (Some(owner), _) => Err(HttpError::Forbidden(owner.id.to_string())),
-        (None, _) => Err(HttpError::BadToken),
-    }
-}
-
-fn operator_only(caller: Caller) -> Result<(), HttpError> {
-    match caller {
-        Caller::Operator => Ok(()),
-        Caller::Tenant => Err(HttpError::OperatorOnly),
-    }
+        .route("/v1/admin/tenants/{tenant}/activity", get(activity))
+        .route("/v1/admin/tenants/{tenant}/logs", get(logs))
 }
 
 /// The version the tenant serves (known before it is loaded).
 fn active_version(tenant: &Tenant) -> Option<String> {
     tenant.plugin.digest().map(str::to_owned)
+}
+
+async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    let who = match identify(&state, &headers)? {
+        Identity::Operator => WhoAmI {
+            role: Role::Operator,
+            tenant: None,
+        },
+        Identity::Tenant(id) => WhoAmI {
+            role: Role::Tenant,
+            tenant: Some(id.to_string()),
+        },
+    };
+    Ok(Json(who).into_response())
 }
 
 async fn list_tenants(
@@ -209,7 +161,118 @@ async fn status_json(state: &AppState, tenant: &Tenant) -> TenantStatus {
             quota_bytes: quota.bytes,
             refused: stats.kv_refused(),
         },
+        limits: limits_json(&tenant.config.limits),
+        config: tenant
+            .config
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        recent: {
+            let minute = tenant
+                .state
+                .activity
+                .recent(stats, crate::tenant::unix_seconds());
+            Recent {
+                window_s: minute.seconds,
+                events: minute.events,
+                rate: minute.rate(),
+                latency_us: quantiles(minute.latency_us),
+                fuel: quantiles(minute.fuel),
+                failures: minute.failures(),
+            }
+        },
     }
+}
+
+fn quantiles((p50, p99): (u64, u64)) -> Quantiles {
+    Quantiles { p50, p99 }
+}
+
+fn limits_json(limits: &crate::config::TenantLimits) -> LimitsStatus {
+    let sandbox = &limits.sandbox;
+    LimitsStatus {
+        fuel: sandbox.fuel,
+        timeout_ms: u64::try_from(sandbox.timeout.as_millis()).unwrap_or(u64::MAX),
+        memory_bytes: sandbox.memory_bytes,
+        output_bytes: sandbox.output_bytes as u64,
+        kv_ops: sandbox.kv_ops,
+        log_lines: sandbox.log_lines,
+        log_lines_per_second: sandbox.log_lines_per_second,
+        fuel_per_second: limits.fuel_per_second,
+        max_concurrency: limits.max_concurrency,
+    }
+}
+
+async fn activity(
+    State(state): State<AppState>,
+    Params(id): Params<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    authorize(&state, &headers, Some(&id))?;
+    let tenant = tenant_or_404(&state, &id)?;
+    let points = tenant
+        .state
+        .activity
+        .points(&tenant.state.stats, crate::tenant::unix_seconds())
+        .into_iter()
+        .map(|p| ActivityPoint {
+            at: p.at,
+            events: p.events,
+            rate: p.rate(),
+            latency_us: quantiles(p.latency_us),
+            fuel: quantiles(p.fuel),
+            failures: p.failures(),
+        })
+        .collect();
+    Ok(Json(Activity {
+        tenant: id,
+        interval_s: crate::tenant::activity::STEP_S,
+        points,
+    })
+    .into_response())
+}
+
+async fn logs(
+    State(state): State<AppState>,
+    Params(id): Params<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, HttpError> {
+    authorize(&state, &headers, Some(&id))?;
+    let tenant = tenant_or_404(&state, &id)?;
+    let after = after_param(request.uri().query())?;
+    let (lines, missed) = tenant.state.plugin_logs.since(after);
+    Ok(Json(Logs {
+        tenant: id,
+        lines,
+        missed,
+    })
+    .into_response())
+}
+
+/// `?after=N` (0 when absent): log lines numbered after N.
+fn after_param(query: Option<&str>) -> Result<u64, HttpError> {
+    let mut after = 0;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        after = match pair.split_once('=') {
+            Some(("after", n)) => n.parse().map_err(|_| {
+                HttpError::InvalidQuery(format!(
+                    "after={n:?}: give the number of the last line you have (0 or more)"
+                ))
+            })?,
+            _ => {
+                return Err(HttpError::InvalidQuery(format!(
+                    "unexpected query {pair:?}: this route takes only after=N"
+                )));
+            }
+        };
+    }
+    Ok(after)
 }
 
 async fn put_tenant(

@@ -78,7 +78,7 @@ async fn serve(
         node = %state.node,
         tenant = %tenant_id,
         method = %request.method(),
-        path = %redact_digits(&path),
+        path = %callflow_wire::number::mask_digit_runs(&path),
         status = Empty,
         version = Empty,
     );
@@ -199,45 +199,9 @@ fn respond(plugin: ApiResponse) -> Result<Response, HttpError> {
     Ok(response)
 }
 
-/// `path` with every run of five or more digits masked but its last four: paths may name
-/// phone numbers, and logs must not.
-fn redact_digits(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 5 {
-            out.push_str(&"*".repeat(run.len() - 4));
-            out.push_str(&run[run.len() - 4..]);
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in path.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_digit_runs_are_masked_in_logged_paths() {
-        assert_eq!(
-            redact_digits("/numbers/+6591234567/bookings/bk_12"),
-            "/numbers/+******4567/bookings/bk_12"
-        );
-        assert_eq!(redact_digits("/a/12345"), "/a/*2345");
-        assert_eq!(redact_digits("/a/1234"), "/a/1234");
-    }
 
     #[test]
     fn credentials_are_withheld_from_the_plugin() {

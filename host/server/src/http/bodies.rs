@@ -51,6 +51,134 @@ pub struct TenantStatus {
     pub pinned_calls: usize,
     /// The key-value store: usage and quota.
     pub kv: KvStatus,
+    /// What each event may use, and the tenant's shares.
+    pub limits: LimitsStatus,
+    /// The plugin's configuration (`[config]`).
+    pub config: BTreeMap<String, String>,
+    /// The last minute.
+    pub recent: Recent,
+}
+
+/// A tenant's limits.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LimitsStatus {
+    /// Fuel per event.
+    pub fuel: u64,
+    /// Wall-clock milliseconds per event.
+    pub timeout_ms: u64,
+    /// Linear memory per event, bytes.
+    pub memory_bytes: u64,
+    /// Largest callflow, bytes of 8x8 JSON.
+    pub output_bytes: u64,
+    /// Key-value operations per event.
+    pub kv_ops: u32,
+    /// Log lines per event.
+    pub log_lines: u32,
+    /// Log lines per second over all events.
+    pub log_lines_per_second: u32,
+    /// Fuel per second over all events (the tenant's CPU share).
+    pub fuel_per_second: u64,
+    /// Events running at once.
+    pub max_concurrency: u32,
+}
+
+/// What a tenant did over a span of time.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Recent {
+    /// The span, in seconds.
+    pub window_s: u64,
+    /// Plugin invocations.
+    pub events: u64,
+    /// Invocations per second.
+    pub rate: f64,
+    /// Wall-clock microseconds per invocation.
+    pub latency_us: Quantiles,
+    /// Fuel per invocation.
+    pub fuel: Quantiles,
+    /// Failures by reason; reasons not seen are left out.
+    pub failures: BTreeMap<String, u64>,
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WhoAmI {
+    /// `operator` (every tenant) or `tenant` (its own).
+    pub role: Role,
+    /// The tenant, for a tenant token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, on every tenant.
+    Operator,
+    /// Its own tenant's versions, status, logs and phone.
+    Tenant,
+}
+
+/// A tenant's last ten minutes, in steps.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Activity {
+    /// The tenant.
+    pub tenant: String,
+    /// Seconds per step.
+    pub interval_s: u64,
+    /// Oldest first; the last is the step in progress.
+    pub points: Vec<ActivityPoint>,
+}
+
+/// One step of a tenant's activity.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ActivityPoint {
+    /// Its start, in seconds since the Unix epoch.
+    pub at: u64,
+    /// Plugin invocations.
+    pub events: u64,
+    /// Invocations per second.
+    pub rate: f64,
+    /// Wall-clock microseconds per invocation.
+    pub latency_us: Quantiles,
+    /// Fuel per invocation.
+    pub fuel: Quantiles,
+    /// Failures by reason; reasons not seen are left out.
+    pub failures: BTreeMap<String, u64>,
+}
+
+/// A tenant plugin's recent log lines.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Logs {
+    /// The tenant.
+    pub tenant: String,
+    /// Oldest first.
+    pub lines: Vec<crate::runtime::LogLine>,
+    /// Lines after the one asked from that are no longer kept.
+    pub missed: u64,
+}
+
+/// A dev-phone call to place.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dial {
+    /// The version that answers (sha256, hex) [default: the active one].
+    pub version: Option<String>,
+    /// The caller's number [default: +6591178965].
+    pub caller: Option<String>,
+    /// The virtual number dialled [default: +6568332048].
+    pub dialled: Option<String>,
+}
+
+/// What the caller does at a prompt: `{"keys": "12#"}` (`""`: nothing, the try times
+/// out) or `{"hangup": true}`.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhonePress {
+    /// Keys pressed (`0`-`9`, `*`, `#`), at most 32.
+    pub keys: Option<String>,
+    /// The caller hangs up.
+    pub hangup: Option<bool>,
 }
 
 /// The median and the 99th percentile.

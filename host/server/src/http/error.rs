@@ -10,6 +10,7 @@ use callflow_wire::ParseError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::bodies::ErrorBody;
+use crate::phone::PhoneError;
 use crate::runtime::{CompileBusy, LoadError, PluginFailure};
 use crate::throttle::{Throttle, Verdict};
 use crate::webhook::WebhookError;
@@ -132,6 +133,12 @@ pub enum HttpError {
     /// The plugin answered with a status that is not one.
     #[error("the plugin answered status {0}; a status must be 200 to 599")]
     PluginBadResponse(u16),
+    /// A JSON request body that does not say what the route takes.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A dev-phone call could not be placed or answered.
+    #[error(transparent)]
+    Phone(#[from] PhoneError),
 }
 
 /// The name of the check a load failed.
@@ -148,7 +155,7 @@ fn load_check(err: &LoadError) -> &'static str {
 }
 
 /// Every [`HttpError::code`], the label of `callflow_http_refusals_total`.
-pub const CODES: [&str; 40] = [
+pub const CODES: [&str; 44] = [
     "not_found",
     "unknown_tenant",
     "body_too_large",
@@ -187,6 +194,10 @@ pub const CODES: [&str; 40] = [
     "invalid_path",
     "compile_busy",
     "invalid_query",
+    "invalid_request",
+    "too_many_phone_calls",
+    "unknown_phone_call",
+    "phone_call_not_waiting",
     "too_many_connections",
     "other",
 ];
@@ -314,6 +325,10 @@ impl HttpError {
             Self::StorageFull(_) => "storage_full",
             Self::InvalidPath(_) => "invalid_path",
             Self::InvalidQuery(_) => "invalid_query",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Phone(PhoneError::TooMany(_)) => "too_many_phone_calls",
+            Self::Phone(PhoneError::Unknown(_)) => "unknown_phone_call",
+            Self::Phone(PhoneError::NotWaiting(_)) => "phone_call_not_waiting",
         }
     }
 
@@ -357,7 +372,12 @@ impl HttpError {
             Self::PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
-            Self::InvalidPath(_) | Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidPath(_) | Self::InvalidQuery(_) | Self::InvalidRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Phone(PhoneError::TooMany(_)) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Phone(PhoneError::Unknown(_)) => StatusCode::NOT_FOUND,
+            Self::Phone(PhoneError::NotWaiting(_)) => StatusCode::CONFLICT,
         }
     }
 }

@@ -6,7 +6,9 @@
 //!
 //! - `webhook`: `POST /v1/tenants/{tenant}/webhooks/voice`, 8x8's voice webhooks;
 //! - `api`: `/v1/tenants/{tenant}/api/{*path}`, the plugin's own API;
-//! - `admin`: `/v1/admin/...`, the operator's API;
+//! - `admin`: `/v1/admin/...`, the operator's API, and `phone`: its dev-phone calls
+//!   (both authenticated by `auth`);
+//! - `console`: `/console`, the web console's embedded pages;
 //! - `status`: `/healthz`, `/readyz`, `/metrics`;
 //! - [`openapi`]: `/openapi.json`, generated from the one route table.
 //!
@@ -17,9 +19,12 @@
 
 mod admin;
 mod api;
+mod auth;
 mod bodies;
+mod console;
 mod error;
 pub mod openapi;
+mod phone;
 mod serve;
 mod status;
 mod webhook;
@@ -32,7 +37,7 @@ use axum::http::{HeaderMap, header};
 use axum::routing::get;
 use axum::{Json, Router};
 
-pub use admin::AdminAuth;
+pub use auth::AdminAuth;
 pub use error::{HttpError, flush_refusal_logs};
 pub(crate) use serve::serve;
 
@@ -54,6 +59,8 @@ pub struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// How long a request's body may take to arrive.
     pub body_timeout: Duration,
+    /// The dev phone's calls in progress on this node.
+    pub phones: Arc<crate::phone::Phones>,
 }
 
 /// The host's routes. Serve them with the client's address (a `ConnectInfo<SocketAddr>`
@@ -64,6 +71,8 @@ pub(crate) fn app(state: AppState) -> Router {
         .merge(webhook::routes())
         .merge(api::routes())
         .merge(admin::routes())
+        .merge(phone::routes())
+        .merge(console::routes())
         .merge(status::routes())
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { HttpError::NotFound })

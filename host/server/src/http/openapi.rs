@@ -14,8 +14,10 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
 use super::bodies::{
-    DryRun, ErrorBody, Readiness, TenantList, TenantStatus, Uploaded, VersionList,
+    Activity, Dial, DryRun, ErrorBody, Logs, PhonePress, Readiness, TenantList, TenantStatus,
+    Uploaded, VersionList, WhoAmI,
 };
+use crate::phone::PhoneView;
 
 /// How an operation is authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +104,7 @@ const E507: (u16, &str, Reply) = (
     Reply::Error,
 );
 const STATUS: Reply = Reply::Json(schema::<TenantStatus>);
+const PHONE: Reply = Reply::Json(schema::<PhoneView>);
 
 /// Everything the host serves.
 pub const ROUTES: &[Route] = &[
@@ -400,6 +403,171 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/admin/whoami",
+        summary: "Whose the bearer token is: the operator's, or which tenant's (the console asks this at sign-in).",
+        auth: Auth::Admin,
+        body: None,
+        query: &[],
+        responses: &[
+            (200, "the token's role", Reply::Json(schema::<WhoAmI>)),
+            E401,
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/admin/tenants/{tenant}/activity",
+        summary: "A tenant's last ten minutes in five-second steps (events, rate, latency and fuel p50/p99, failures by reason); the last step is the one in progress.",
+        auth: Auth::Admin,
+        body: None,
+        query: &[],
+        responses: &[
+            (
+                200,
+                "the steps, oldest first",
+                Reply::Json(schema::<Activity>),
+            ),
+            E400,
+            E401,
+            E403,
+            (404, "no such tenant", Reply::Error),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/admin/tenants/{tenant}/logs",
+        summary: "The plugin's recent log lines (the last 200 the tenant's log budget let through), phone numbers masked.",
+        auth: Auth::Admin,
+        body: None,
+        query: &[(
+            "after",
+            "integer",
+            "only lines numbered after this one (the last you have; 0 or absent: every line kept)",
+        )],
+        responses: &[
+            (200, "the lines, oldest first", Reply::Json(schema::<Logs>)),
+            (400, "the path or the query cannot be read", Reply::Error),
+            E401,
+            E403,
+            (404, "no such tenant", Reply::Error),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/v1/admin/tenants/{tenant}/phone/calls",
+        summary: "Dev phone: place a simulated call to one of the tenant's versions (the active one by default) against a scratch store; it plays up to the first prompt.",
+        auth: Auth::Admin,
+        body: Some(("application/json", Some(schema::<Dial>))),
+        query: &[],
+        responses: &[
+            (201, "the call, at its first prompt or ended", PHONE),
+            (
+                400,
+                "the body is not a call to place, or a number is not E.164",
+                Reply::Error,
+            ),
+            E401,
+            E403,
+            (404, "no such tenant or version", Reply::Error),
+            E408,
+            E413,
+            (422, "the version no longer loads", Reply::Error),
+            (
+                429,
+                "the host or the tenant holds as many phone calls as it may",
+                Reply::Error,
+            ),
+            E500,
+            (
+                503,
+                "the tenant's plugin does not load, or the cluster's store is unreachable",
+                Reply::Error,
+            ),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/admin/tenants/{tenant}/phone/calls/{call}",
+        summary: "Dev phone: a call as it stands, with its transcript as `simulate --json` prints it.",
+        auth: Auth::Admin,
+        body: None,
+        query: &[],
+        responses: &[
+            (200, "the call", PHONE),
+            E400,
+            E401,
+            E403,
+            (
+                404,
+                "no such call on this node (or it was idle too long)",
+                Reply::Error,
+            ),
+        ],
+    },
+    Route {
+        method: "delete",
+        path: "/v1/admin/tenants/{tenant}/phone/calls/{call}",
+        summary: "Dev phone: hang up and forget a call.",
+        auth: Auth::Admin,
+        body: None,
+        query: &[],
+        responses: &[
+            (204, "hung up", Reply::Empty),
+            E400,
+            E401,
+            E403,
+            (
+                404,
+                "no such call on this node (or it was idle too long)",
+                Reply::Error,
+            ),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/v1/admin/tenants/{tenant}/phone/calls/{call}/press",
+        summary: "Dev phone: what the caller does at the prompt (keys, nothing, or hang up); the call plays on to its next prompt or its end.",
+        auth: Auth::Admin,
+        body: Some(("application/json", Some(schema::<PhonePress>))),
+        query: &[],
+        responses: &[
+            (200, "the call, at its next prompt or ended", PHONE),
+            (400, "the body is not keys or a hangup", Reply::Error),
+            E401,
+            E403,
+            (
+                404,
+                "no such call on this node (or it was idle too long)",
+                Reply::Error,
+            ),
+            E408,
+            (409, "the call is not at a prompt", Reply::Error),
+            E413,
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/console",
+        summary: "The web console: tenants live, versions, logs, dry runs and the dev phone (sign in with an admin token).",
+        auth: Auth::None,
+        body: None,
+        query: &[],
+        responses: &[(200, "the page", Reply::Media("text/html"))],
+    },
+    Route {
+        method: "get",
+        path: "/console/{file}",
+        summary: "The console's scripts and styles.",
+        auth: Auth::None,
+        body: None,
+        query: &[],
+        responses: &[
+            (200, "the file", Reply::Media("text/*")),
+            (400, "the path cannot be read", Reply::Error),
+            (404, "no such file", Reply::Error),
+        ],
+    },
+    Route {
+        method: "get",
         path: "/healthz",
         summary: "Alive.",
         auth: Auth::None,
@@ -454,6 +622,18 @@ type Link = (
 );
 
 const LINKS: &[Link] = &[
+    (
+        ("post", "/v1/admin/tenants/{tenant}/phone/calls", 201),
+        "press",
+        (
+            "post",
+            "/v1/admin/tenants/{tenant}/phone/calls/{call}/press",
+        ),
+        &[
+            ("tenant", "$response.body#/tenant"),
+            ("call", "$response.body#/call"),
+        ],
+    ),
     (
         ("get", "/v1/admin/tenants", 200),
         "tenant",

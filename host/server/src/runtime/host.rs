@@ -23,6 +23,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::PluginLogs;
 use super::bindings::callflow::plugin::{config, kv, log, types};
 use super::{InvokeContext, Limits};
 use crate::store::{KvStore, StoreError};
@@ -89,7 +90,7 @@ pub struct HostState {
     config: Arc<HashMap<String, String>>,
     kv: Arc<dyn KvStore>,
     limits: Limits,
-    logs: Arc<Throttle>,
+    logs: Arc<PluginLogs>,
     log_lines: u32,
     log_dropped: u32,
     kv_ops: u32,
@@ -167,7 +168,16 @@ impl HostState {
     /// Whether one more of the tenant's lines may be logged now (its rate over all its
     /// events); logs the summary of the lines suppressed before it.
     pub(crate) fn admit_line(&self) -> bool {
-        admit_line(&self.logs, self.limits.log_lines_per_second, &self.tenant)
+        admit_line(
+            &self.logs.throttle,
+            self.limits.log_lines_per_second,
+            &self.tenant,
+        )
+    }
+
+    /// Keeps a line the budget let through among the tenant's recent ones.
+    pub(crate) fn keep_line(&self, level: &'static str, message: &str) {
+        self.logs.keep(level, message);
     }
 }
 
@@ -199,6 +209,7 @@ impl log::Host for HostState {
         }
         let message = truncate(&message, MAX_LOG_LINE_BYTES);
         let tenant = &*self.tenant;
+        self.keep_line(level_name(level), message);
         match level {
             log::Level::Trace => trace!(target: LOG_TARGET, tenant, "{message}"),
             log::Level::Debug => debug!(target: LOG_TARGET, tenant, "{message}"),
@@ -206,6 +217,16 @@ impl log::Host for HostState {
             log::Level::Warn => warn!(target: LOG_TARGET, tenant, "{message}"),
             log::Level::Error => error!(target: LOG_TARGET, tenant, "{message}"),
         }
+    }
+}
+
+fn level_name(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Trace => "trace",
+        log::Level::Debug => "debug",
+        log::Level::Info => "info",
+        log::Level::Warn => "warn",
+        log::Level::Error => "error",
     }
 }
 
@@ -359,9 +380,14 @@ impl Output {
         buf.extend_from_slice(&bytes[..take]);
     }
 
-    /// Writes what the plugin printed to the log, tagged with the tenant.
-    /// Each line within the tenant's rate (`admit`).
-    pub(crate) fn log(&self, tenant: &str, admit: impl Fn() -> bool) {
+    /// Writes what the plugin printed to the log, tagged with the tenant, and has `keep`
+    /// keep it. Each line within the tenant's rate (`admit`).
+    pub(crate) fn log(
+        &self,
+        tenant: &str,
+        admit: impl Fn() -> bool,
+        keep: impl Fn(&'static str, &str),
+    ) {
         let Ok(inner) = self.inner.lock() else {
             return;
         };
@@ -371,10 +397,13 @@ impl Output {
             }
             let text = String::from_utf8_lossy(buf);
             let text = text.trim_end();
+            let kept = truncate(text, MAX_LOG_LINE_BYTES);
             if stream == "stdout" {
                 info!(target: LOG_TARGET, tenant, stream, "{text}");
+                keep("info", kept);
             } else {
                 warn!(target: LOG_TARGET, tenant, stream, "{text}");
+                keep("warn", kept);
             }
         }
         if inner.dropped > 0 && admit() {

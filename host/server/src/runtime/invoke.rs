@@ -131,7 +131,11 @@ impl Runtime {
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
 
         let state = store.data();
-        state.output.log(&tenant, || state.host.admit_line());
+        state.output.log(
+            &tenant,
+            || state.host.admit_line(),
+            |level, text| state.host.keep_line(level, text),
+        );
         if state.host.log_lines_dropped() > 0 && state.host.admit_line() {
             tracing::warn!(
                 target: host::LOG_TARGET,

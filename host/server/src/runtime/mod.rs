@@ -20,7 +20,7 @@
 //! - `bindings` (the one `bindgen!`), `engine` (wasmtime settings, the epoch ticker),
 //!   `cache` (compiled components on disk), `compile` (the compile threads and their
 //!   admission), `host` (store data and the host side of the
-//!   imports), `convert` (wire ⇄ WIT types).
+//!   imports), `logs` (a tenant's budget of log lines and the recent ones), `convert` (wire ⇄ WIT types).
 
 mod bindings;
 mod cache;
@@ -31,6 +31,7 @@ mod engine;
 mod host;
 mod invoke;
 mod load;
+mod logs;
 pub mod types;
 
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ pub use compile::{CompileBusy, CompileLimits, CompileStats, CompileTicket};
 pub use engine::Allocation;
 pub use host::{HostState, LOG_TARGET};
 pub use load::LoadedPlugin;
+pub use logs::{LogLine, PluginLogs};
 pub use types::*;
 
 use cache::CompileCache;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::store::{KvStore, Quota};
-use crate::throttle::Throttle;
 
 /// How the runtime is set up; fixed for its lifetime.
 #[derive(Debug, Clone)]
@@ -158,8 +157,9 @@ pub struct InvokeContext {
     pub kv: Arc<dyn KvStore>,
     /// The limits for this event.
     pub limits: Limits,
-    /// The tenant's budget of plugin log lines, shared by its events.
-    pub logs: Arc<Throttle>,
+    /// The tenant's budget of plugin log lines, shared by its events, and where the
+    /// recent lines are kept.
+    pub logs: Arc<super::PluginLogs>,
 }
 
 impl fmt::Debug for InvokeContext {

@@ -17,7 +17,8 @@ use callflow_wire::Event;
 use super::Tenant;
 use super::state::InFlight;
 use crate::runtime::{
-    ApiAnswer, ApiRequest, EventAnswer, InvokeContext, LoadedPlugin, PluginFailure, Runtime,
+    ApiAnswer, ApiRequest, EventAnswer, InvokeContext, LoadedPlugin, PluginFailure, PluginLogs,
+    Runtime,
 };
 use crate::store::KvStore;
 
@@ -87,6 +88,13 @@ impl Tenant {
 }
 
 impl Admission {
+    /// Sends the plugin's log lines to `logs` (their own budget and ring) rather than the
+    /// tenant's: a dev-phone call's lines belong to its transcript.
+    pub fn logging_to(mut self, logs: Arc<PluginLogs>) -> Self {
+        self.ctx.logs = logs;
+        self
+    }
+
     /// Runs `plugin`'s `handle-event` on `event`.
     pub async fn event(
         self,

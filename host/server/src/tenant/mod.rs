@@ -9,12 +9,14 @@
 //!   runs alike: the tenant's fuel rate and concurrency cap checked, the invocation's
 //!   context built, the fuel it burned charged;
 //! - [`state`]: what a tenant keeps across reloads ([`TenantState`]), with [`dedupe`]
-//!   (repeated deliveries), [`pins`] (calls on the version they started with) and
-//!   [`rate`] (the fuel bucket);
+//!   (repeated deliveries), [`pins`] (calls on the version they started with),
+//!   [`rate`] (the fuel bucket) and [`activity`] (the counters' last minutes, for the
+//!   console);
 //! - [`residency`]: which plugins are in memory; [`repo`]: the tenants directory on
 //!   disk; [`reload`]: watching it; [`sync`]: on a cluster node, keeping it a mirror of
 //!   the cluster's catalog.
 
+pub mod activity;
 pub mod admission;
 pub mod dedupe;
 pub(crate) mod keys;
@@ -85,6 +87,13 @@ pub struct Registry {
     /// upload as its bytes arrive, so that its activation swaps at once); one per
     /// tenant, released when it is swapped in or another is prepared.
     prepared: Mutex<HashMap<Arc<str>, LoadedPlugin>>,
+}
+
+/// Now, in whole seconds since the Unix epoch.
+pub fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// True when `id` may name a tenant (it appears in URLs and folder names).

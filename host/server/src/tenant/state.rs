@@ -1,16 +1,18 @@
-//! What a tenant keeps across reloads of its configuration and plugin: counters, the
-//! duplicate-delivery cache, pinned calls, its fuel rate, the in-flight count and the
+//! What a tenant keeps across reloads of its configuration and plugin: counters and their
+//! recent history, the plugin's recent log lines, the duplicate-delivery cache, pinned calls, its fuel rate, the in-flight count and the
 //! outcome of its last load.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use super::activity::Activity;
 use super::dedupe::Deliveries;
 use super::pins::{PIN_TTL, Pins};
 use super::rate::FuelRate;
 use crate::config::HostConfig;
 use crate::metrics::TenantStats;
+use crate::runtime::PluginLogs;
 use crate::throttle::Throttle;
 
 /// Failure log lines per tenant per second (every failure is counted in `/metrics`).
@@ -21,6 +23,8 @@ pub const FAILURE_LOGS_PER_SECOND: u32 = 10;
 pub struct TenantState {
     /// Counters.
     pub stats: TenantStats,
+    /// The counters' recent history, for the console.
+    pub activity: Activity,
     /// Answers to recent deliveries, by delivery key.
     pub deliveries: Deliveries,
     /// Calls in progress and the version that answered their first event.
@@ -29,8 +33,8 @@ pub struct TenantState {
     last_load: Mutex<LoadRecord>,
     /// The tenant's CPU share.
     pub(super) fuel: FuelRate,
-    /// The budget of the plugin's log lines, over all its events.
-    pub plugin_logs: Arc<Throttle>,
+    /// The budget of the plugin's log lines, over all its events, and the recent ones.
+    pub plugin_logs: Arc<PluginLogs>,
     /// The budget of the host's lines about the tenant's failures
     /// ([`FAILURE_LOGS_PER_SECOND`]).
     pub failure_logs: Throttle,
@@ -53,6 +57,7 @@ impl TenantState {
     pub(super) fn new(host: &HostConfig) -> Self {
         Self {
             stats: TenantStats::default(),
+            activity: Activity::default(),
             deliveries: Deliveries::new(host.answer_window, host.answers_budget),
             pins: Pins::new(host.pins_budget, PIN_TTL),
             in_flight: AtomicU32::new(0),

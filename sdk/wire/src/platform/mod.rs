@@ -55,6 +55,11 @@ use crate::rules;
 pub use script::*;
 pub use transcript::*;
 
+/// How long a capture waits for the whole input when the callflow does not say.
+pub const DEFAULT_OVERALL_TIMEOUT_MS: u32 = 30_000;
+/// How long a capture waits after a key when the callflow does not say.
+pub const DEFAULT_DIGIT_TIMEOUT_MS: u32 = 5_000;
+
 /// 8x8's code for a session that ended on an invalid callflow.
 pub const INVALID_CALLFLOW_CODE: i32 = -2003;
 
@@ -433,6 +438,9 @@ impl SimulatedCall {
             }
             Action::SayAndCapture(capture) => {
                 self.last_action = "SAY_AND_CAPTURE";
+                let overall = capture
+                    .overall_timeout
+                    .unwrap_or(DEFAULT_OVERALL_TIMEOUT_MS);
                 let prompt = Prompt {
                     text: capture.prompt_message.clone(),
                     attempt: 1,
@@ -441,6 +449,10 @@ impl SimulatedCall {
                     max_digits: capture.max_digits.unwrap_or(rules::MAX_DIGITS),
                     complete_on_hash: capture.complete_on_hash.unwrap_or(true),
                     capture: self.captures,
+                    digit_timeout_ms: capture
+                        .digit_timeout
+                        .unwrap_or(DEFAULT_DIGIT_TIMEOUT_MS.min(overall)),
+                    overall_timeout_ms: overall,
                 };
                 self.captures += 1;
                 self.prompt(&prompt);
@@ -952,6 +964,8 @@ mod tests {
             max_digits: 25,
             complete_on_hash: true,
             capture: 0,
+            digit_timeout_ms: 5000,
+            overall_timeout_ms: 10000,
         };
         assert_eq!(take_digits("12#34", &prompt), Ok("12".into()));
         assert!(take_digits("#", &prompt).is_err());
@@ -1051,6 +1065,8 @@ mod tests {
             max_digits: 1,
             complete_on_hash: true,
             capture,
+            digit_timeout_ms: 5000,
+            overall_timeout_ms: 10000,
         };
         assert_eq!(s.press(&p(0, 1)), Press::Keys("1".into()));
         assert_eq!(s.press(&p(0, 2)), Press::Nothing);

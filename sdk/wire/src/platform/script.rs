@@ -51,6 +51,12 @@ pub struct Prompt {
     pub complete_on_hash: bool,
     /// Which capture of the call this is, from 0 (retries keep the number).
     pub capture: usize,
+    /// Milliseconds the platform waits after a key for the next (`digitTimeout`; when the
+    /// callflow leaves it out, 5000 or the overall timeout if shorter).
+    pub digit_timeout_ms: u32,
+    /// Milliseconds the platform waits for the whole input (`overallTimeout`, 30000 when
+    /// the callflow leaves it out).
+    pub overall_timeout_ms: u32,
 }
 
 /// A caller script is malformed.
