@@ -6,7 +6,9 @@ use std::path::Path;
 use callflow_test_artifacts::{HOSTILE_WASM, IVR_WASM, OLD_CONTRACT_WASM};
 use serde_json::Value;
 
-use crate::support::{Host, IVR_CONFIG, OPERATOR_TOKEN, TenantSpec, call_action, event_id};
+use crate::support::{
+    Host, IVR_CONFIG, OPERATOR_TOKEN, TenantSpec, call_action, event_id, variant,
+};
 
 /// The tenant token of tenant `acme` (its sha256 is in acme's tenant.toml).
 const ACME_TOKEN: &str = "acme-token";
@@ -532,7 +534,9 @@ async fn openapi_document_lists_what_the_host_serves() {
         let concrete = path
             .replace("{tenant}", "acme")
             .replace("{digest}", &"0".repeat(64))
-            .replace("{path}", "anything");
+            .replace("{path}", "anything")
+            .replace("{call}", "ph-none")
+            .replace("{file}", "app.js");
         for (method, op) in ops.as_object().expect("operations") {
             let responses = op["responses"].as_object().expect("responses");
             // `default`: the plugin's API, which answers whatever status the plugin picks.
@@ -564,20 +568,6 @@ async fn openapi_document_lists_what_the_host_serves() {
             );
         }
     }
-}
-
-/// `wasm` with a custom section appended: the same plugin under another digest, so the
-/// host compiles it again.
-fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
-    let name = b"callflow-test-variant";
-    let payload = [n];
-    let mut out = wasm.to_vec();
-    out.push(0); // a custom section,
-    out.push(u8::try_from(1 + name.len() + payload.len()).expect("short")); // its size,
-    out.push(u8::try_from(name.len()).expect("short")); // its name,
-    out.extend_from_slice(name);
-    out.extend_from_slice(&payload);
-    out
 }
 
 fn metric(metrics: &str, name: &str) -> f64 {

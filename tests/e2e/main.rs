@@ -16,6 +16,8 @@ mod auth;
 mod bad_input;
 /// Several hosts on one real redis-server share tenant state.
 mod cluster;
+/// The web console and the dev phone in headless Chromium (`tests/browser`).
+mod console;
 /// Repeated deliveries of an event make the plugin act once.
 mod duplicates;
 /// Hostile plugins get the fallback while a well-behaved tenant keeps answering.

@@ -392,3 +392,17 @@ pub fn assert_json_file(path: &Path, actual: &Value) {
         path.display()
     );
 }
+
+/// `wasm` with a custom section appended: the same plugin under another digest, so the
+/// host compiles it again.
+pub fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
+    let name = b"callflow-test-variant";
+    let payload = [n];
+    let mut out = wasm.to_vec();
+    out.push(0); // a custom section,
+    out.push(u8::try_from(1 + name.len() + payload.len()).expect("short")); // its size,
+    out.push(u8::try_from(name.len()).expect("short")); // its name,
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}

@@ -200,7 +200,7 @@ impl Toolchains {
 
 /// `node_modules` in `dir`, from its lock file, unless it was installed from this very
 /// lock file already (a marker holds the lock's digest).
-fn npm_ci(dir: &Path) -> bool {
+pub fn npm_ci(dir: &Path) -> bool {
     let lock = std::fs::read(dir.join("package-lock.json")).unwrap_or_default();
     let want = callflow_server::tenant::repo::digest(&lock);
     let marker = dir.join("node_modules/.callflow-lock-digest");

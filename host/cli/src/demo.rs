@@ -46,6 +46,34 @@ stranger_text = "Sorry, this number is not assigned to you right now. Please che
     ),
 ];
 
+/// Where the demo notes the version it activated last, per tenant.
+const DEMO_ACTIVATED: &str = ".demo-activated";
+
+/// Stores the example as one of `tenant`'s versions (as an upload would, so that the
+/// console lists it and a later upload can be rolled back to it) and activates it, unless
+/// an operator has activated another version since the demo last did.
+fn store_example(store: &repo::Repo, tenant: &str, wasm: &[u8]) -> std::io::Result<()> {
+    let version = store.add_version(tenant, wasm)?;
+    let marker = store.tenant_dir(tenant).join(DEMO_ACTIVATED);
+    let ours = std::fs::read_to_string(&marker).ok();
+    match store.active(tenant) {
+        Some(active) if active == version.digest => {}
+        Some(active) if ours.as_deref() != Some(active.as_str()) => {
+            tracing::info!(
+                tenant,
+                active = %active,
+                example = %version.digest,
+                "keeping the version activated through the admin API; the example just built is stored beside it"
+            );
+        }
+        _ => {
+            store.activate(tenant, &version.digest)?;
+            write_atomic(&marker, version.digest.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds the example plugins (cargo does nothing when they are fresh) and writes the
 /// demo tenants directory; returns its path.
 pub fn prepare(data: &Path, api_key: &str) -> anyhow::Result<PathBuf> {
@@ -58,14 +86,16 @@ pub fn prepare(data: &Path, api_key: &str) -> anyhow::Result<PathBuf> {
     let crates: Vec<&str> = EXAMPLES.iter().map(|(krate, _, _)| *krate).collect();
     let built = plugin_build::build(workspace, &crates, "plugin", &workspace.join("target"))?;
     let tenants = data.join("demo-tenants");
+    let store =
+        repo::Repo::open(&tenants).with_context(|| format!("opening {}", tenants.display()))?;
     for ((_, tenant, toml), wasm) in EXAMPLES.iter().zip(built) {
         let dir = tenants.join(tenant);
         let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
-        write_atomic(&dir.join("plugin.wasm"), &bytes)
-            .with_context(|| format!("writing {}", dir.display()))?;
         let digest = repo::digest(api_key.as_bytes());
         let toml = toml.replace(API_KEY_SHA256, &digest);
         write_atomic(&dir.join("tenant.toml"), toml.as_bytes())
+            .with_context(|| format!("writing {}", dir.display()))?;
+        store_example(&store, tenant, &bytes)
             .with_context(|| format!("writing {}", dir.display()))?;
     }
     tracing::info!(

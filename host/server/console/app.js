@@ -126,7 +126,7 @@ function route() {
     } catch {
       id = '';
     }
-    state.stopPage = id ? renderTenant(app, ctx, id) : notFound(app, 'No such page.');
+    state.stopPage = id ? renderTenant(app, id) : notFound(app, 'No such page.');
     active = operator ? null : 'nav-tenant';
   } else if (hash === '#/phone') {
     state.stopPage = renderPhone(app, ctx);

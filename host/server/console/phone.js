@@ -20,8 +20,8 @@ const ENDINGS = {
 
 const speech = 'speechSynthesis' in window && 'SpeechSynthesisUtterance' in window ? window.speechSynthesis : null;
 
-function plural(n, word) {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+function plural(n, word, words = `${word}s`) {
+  return `${n} ${n === 1 ? word : words}`;
 }
 
 function pretty(value) {
@@ -119,7 +119,7 @@ function entryView(entry, limits) {
     case 'no_input':
       return line('no_input', 'no input', entry.keys ? [h('kbd', { text: entry.keys }), ' '] : '', entry.why ?? '');
     case 'nothing_captured':
-      return line('nothing_captured', 'nothing', `nothing captured after ${plural(entry.tries, 'try')}`);
+      return line('nothing_captured', 'nothing', `nothing captured after ${plural(entry.tries, 'try', 'tries')}`);
     case 'dials':
       return line('dials', 'dials', `${entry.destination}`, h('span', { class: 'muted', text: ` shown ${entry.source}` }));
     case 'bridged':

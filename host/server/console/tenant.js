@@ -54,11 +54,12 @@ const LIMIT_ROWS = [
   ['output_bytes', 'Answer size', fmtBytes],
   ['kv_ops', 'KV operations per event', fmtInt],
   ['log_lines', 'Log lines per event', fmtInt],
+  ['log_lines_per_second', 'Log lines per second', fmtInt],
   ['fuel_per_second', 'Fuel per second', fmtInt],
   ['max_concurrency', 'Concurrent invocations', fmtInt],
 ];
 
-export function renderTenant(container, ctx, id) {
+export function renderTenant(container, id) {
   const page = h('section', { id: 'tenant-page', class: 'page', 'data-tenant': id });
   const loading = h('p', { class: 'muted', text: `Loading ${id}…` });
   page.append(loading);
@@ -317,7 +318,6 @@ export function renderTenant(container, ctx, id) {
     };
 
     // ---- versions ----------------------------------------------------------------------
-    let versions = [];
     let versionsSig = '';
     const showVersions = (list) => {
       const sig = JSON.stringify(list);
@@ -325,7 +325,6 @@ export function renderTenant(container, ctx, id) {
         return;
       }
       versionsSig = sig;
-      versions = list;
       const rows = [...list].reverse().map((v) => {
         const active = v.status === 'active';
         return h(

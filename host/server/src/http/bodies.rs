@@ -163,22 +163,51 @@ pub struct Logs {
 #[serde(deny_unknown_fields)]
 pub struct Dial {
     /// The version that answers (sha256, hex) [default: the active one].
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
     pub version: Option<String>,
-    /// The caller's number [default: +6591178965].
+    /// The caller's number, E.164 [default: +6591178965].
+    #[schemars(regex(pattern = r"^\+?[0-9]{1,15}$"))]
     pub caller: Option<String>,
-    /// The virtual number dialled [default: +6568332048].
+    /// The virtual number dialled, E.164 [default: +6568332048].
+    #[schemars(regex(pattern = r"^\+?[0-9]{1,15}$"))]
     pub dialled: Option<String>,
 }
 
 /// What the caller does at a prompt: `{"keys": "12#"}` (`""`: nothing, the try times
 /// out) or `{"hangup": true}`.
-#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhonePress {
     /// Keys pressed (`0`-`9`, `*`, `#`), at most 32.
     pub keys: Option<String>,
     /// The caller hangs up.
     pub hangup: Option<bool>,
+}
+
+impl JsonSchema for PhonePress {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PhonePress".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "What the caller does at a prompt: keys (`\"\"`: nothing, the try times out), or hang up.",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": { "keys": { "type": "string", "pattern": "^[0-9*#]{0,32}$" } },
+                    "required": ["keys"],
+                    "additionalProperties": false,
+                },
+                {
+                    "type": "object",
+                    "properties": { "hangup": { "const": true } },
+                    "required": ["hangup"],
+                    "additionalProperties": false,
+                },
+            ],
+        })
+    }
 }
 
 /// The median and the 99th percentile.
