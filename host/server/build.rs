@@ -12,7 +12,18 @@ fn main() {
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("host/server/console is readable")
         .map(|entry| entry.expect("a console file").path())
-        .filter(|path| path.is_file())
+        // Only the page's own kinds of file: an editor's swap file or a dotfile left in the
+        // folder is not served.
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".");
+            let kind = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default();
+            path.is_file()
+                && !name.starts_with('.')
+                && matches!(kind, "html" | "css" | "js" | "svg")
+        })
         .collect();
     files.sort();
     let mut table = String::from("&[\n");

@@ -86,11 +86,14 @@ export function drawChart(svg, opts) {
   // Clock labels: the oldest bucket, the middle one, now.
   if (n > 0) {
     const mid = Math.floor((n - 1) / 2);
-    const labels = [
-      [0, fmtClock(times[0], false), 'start'],
-      [mid, fmtClock(times[mid], false), 'middle'],
-      [n - 1, 'now', 'end'],
-    ];
+    // With few buckets the three labels would overlap: the clock ones only once there is
+    // room between them.
+    const labels = [[n - 1, 'now', 'end']];
+    if (n >= 12) {
+      labels.push([0, fmtClock(times[0], false), 'start'], [mid, fmtClock(times[mid], false), 'middle']);
+    } else if (n >= 4) {
+      labels.push([0, fmtClock(times[0], false), 'start']);
+    }
     for (const [i, text, anchor] of labels) {
       svg.append(s('text', { x: x(i), y: H - 5, class: 'tick', 'text-anchor': anchor, text }));
     }

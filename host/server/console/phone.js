@@ -20,6 +20,11 @@ const ENDINGS = {
 
 const speech = 'speechSynthesis' in window && 'SpeechSynthesisUtterance' in window ? window.speechSynthesis : null;
 
+/** The call's entries so far (its transcript's). */
+function entriesOf(call) {
+  return call.transcript?.entries ?? [];
+}
+
 function plural(n, word, words = `${word}s`) {
   return `${n} ${n === 1 ? word : words}`;
 }
@@ -316,10 +321,13 @@ export function renderPhone(container, ctx) {
     setStatus(`at prompt: try ${w.attempt} of ${w.tries} — ${digitsHint(w)}${keyed}`, 'prompt');
   };
 
-  const startCollect = (waiting, id) => {
+  // `speakingMs`: how long the words queued before and with this prompt take to say (at
+  // about 15 characters a second, as the simulator reckons); the overall timeout runs from
+  // the end of the prompt, or from then if speech never reports its end.
+  const startCollect = (waiting, id, speakingMs = 0) => {
     stopCollect();
     collect = { waiting, id, keys: '', digitTimer: null, overallTimer: null };
-    collect.overallTimer = setTimeout(submit, waiting.overall_timeout_ms ?? 10000);
+    collect.overallTimer = setTimeout(submit, speakingMs + (waiting.overall_timeout_ms ?? 10000));
     showWaiting();
     updateButtons();
   };
@@ -341,25 +349,34 @@ export function renderPhone(container, ctx) {
     send({ keys }, keys ? `sending ${keys}…` : 'no keys: the try timed out, sending nothing…');
   }
 
+  // How long the words last rendered take to say, when speech is on.
+  let speakingMs = 0;
+
   const render = (c) => {
-    if (c.entries.length < shown) {
+    const entries = entriesOf(c);
+    speakingMs = 0;
+    if (entries.length < shown) {
       transcript.replaceChildren();
       shown = 0;
     }
-    if (shown === 0 && c.entries.length) {
+    if (shown === 0 && entries.length) {
       transcript.replaceChildren();
     }
     const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 40;
-    const id = c.entries.length;
-    for (const entry of c.entries.slice(shown)) {
+    const id = entries.length;
+    const speaking = Boolean(speech && speak.checked);
+    for (const entry of entries.slice(shown)) {
       transcript.append(entryView(entry, c.limits ?? {}));
       if (entry.type === 'hears') {
         say(entry.text);
       } else if (entry.type === 'prompt') {
         say(entry.text, () => promptSpoken(id));
       }
+      if (speaking && (entry.type === 'hears' || entry.type === 'prompt')) {
+        speakingMs += Math.round((entry.text.length * 1000) / 15) * (entry.times ?? 1);
+      }
     }
-    shown = c.entries.length;
+    shown = entries.length;
     if (atBottom) {
       transcript.scrollTop = transcript.scrollHeight;
     }
@@ -374,12 +391,12 @@ export function renderPhone(container, ctx) {
       badges.push(badge(plural(c.failures, 'failure'), 'error'));
     }
     fill(summary, badges);
-    if (c.entries.length && c.transcript !== undefined) {
+    if (entries.length && c.transcript !== undefined) {
       json.value = JSON.stringify(c.transcript, null, 2);
       json.hidden = false;
       copyButton.disabled = false;
     }
-    status.dataset.entries = String(c.entries.length);
+    status.dataset.entries = String(entries.length);
   };
 
   const handle = (c) => {
@@ -393,8 +410,10 @@ export function renderPhone(container, ctx) {
       stopCollect();
       const why = ENDINGS[c.ending] ?? c.ending;
       setStatus(`call ended: ${why}${c.fallbacks ? ` (${plural(c.fallbacks, 'fallback')})` : ''}`, 'ended');
+      // The page has the whole transcript: the host need not keep the call.
+      api(tenantPath(c.tenant, `/phone/calls/${encodeURIComponent(c.call)}`), { method: 'DELETE' }).catch(() => {});
     } else if (c.waiting) {
-      startCollect(c.waiting, c.entries.length);
+      startCollect(c.waiting, entriesOf(c).length, speakingMs);
     } else {
       stopCollect();
       setStatus('call in progress…', 'ringing');
@@ -508,14 +527,13 @@ export function renderPhone(container, ctx) {
     const w = collect.waiting;
     collect.keys += key;
     clearTimeout(collect.digitTimer);
-    clearTimeout(collect.overallTimer);
     if ((key === '#' && w.complete_on_hash) || collect.keys.length >= w.max_digits) {
       submit();
       return;
     }
     showWaiting();
+    // The overall timeout keeps running from the prompt; each key restarts the digit one.
     collect.digitTimer = setTimeout(submit, w.digit_timeout_ms ?? 5000);
-    collect.overallTimer = setTimeout(submit, w.overall_timeout_ms ?? 10000);
   };
 
   keypad.addEventListener('click', (e) => {

@@ -428,8 +428,20 @@ export function renderTenant(container, id) {
       if (uploading || !file) {
         return;
       }
-      uploading = true;
       const activate = activateBox.checked;
+      // Activating is confirmed, whichever way it is asked for.
+      if (
+        activate &&
+        !(await confirmDialog(
+          'Upload and activate',
+          `Upload ${file.name} and activate it for ${id}? New events go to it as soon as it is stored.`,
+          'Upload and activate',
+        ))
+      ) {
+        fileInput.value = '';
+        return;
+      }
+      uploading = true;
       zone.classList.add('busy');
       fileInput.disabled = true;
       message(uploadMessage, `Uploading ${file.name} (${fmtBytes(file.size)}), compiling…`, 'busy');
@@ -558,6 +570,11 @@ export function renderTenant(container, id) {
         return;
       }
       if (stopped) {
+        return;
+      }
+      if (lastSeq !== null && lastSeq > 0 && answer.next <= lastSeq) {
+        // The host numbers lines afresh after a restart (and each node its own): start over.
+        lastSeq = null;
         return;
       }
       const atBottom = logs.scrollHeight - logs.scrollTop - logs.clientHeight < 24;

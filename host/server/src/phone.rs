@@ -1,21 +1,22 @@
 //! The dev phone: 8x8's side of a call played against one of a tenant's plugin versions,
 //! a step at a time, as a person at a keypad answers each prompt.
 //!
-//! Owns: the calls in progress ([`Phones`], bounded in number and idle time), each with
-//! its own scratch store, and the JSON a finished or unfinished call is copied as (the
-//! shape `callflow-host simulate --json` prints, from [`transcript_json`], which the
-//! simulator uses too).
+//! Owns: the calls ([`Phones`]: 32 in progress per host, 4 per tenant, forgotten after 5
+//! idle minutes, or a minute once ended), each with its own scratch store, and the JSON a
+//! call is copied as (the shape `callflow-host simulate --json` prints, from
+//! [`transcript_json`], which the simulator uses too).
 //!
 //! Must not: decide anything about a call or an answer. The walk (which webhook comes
 //! next, what the caller hears, what 8x8 accepts) is [`callflow_wire::platform`], the
-//! simulator's; each webhook is answered by [`webhook::process_version`] under the
-//! tenant's admission, so the sandbox, the limits, the validation and the fallback are
-//! the server's own. Nor touch live state: a call's store is its own, and nothing is
-//! pinned.
+//! simulator's; each webhook is answered by [`webhook::process_version`], so the sandbox,
+//! the limits, the validation and the fallback are the server's own. Nor touch the
+//! tenant's state: a call's store is its own, nothing is pinned, its events stay out of
+//! the tenant's counters and recent log lines. They do count against the tenant's fuel
+//! rate, concurrency and log lines per second: they are its CPU and its log.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use callflow_wire::platform::{
@@ -24,17 +25,24 @@ use callflow_wire::platform::{
 };
 use serde_json::{Value, json};
 
-use crate::runtime::{Limits, LoadedPlugin, PluginLogs};
+use crate::runtime::{Limits, LoadedPlugin};
 use crate::store::{KvStore, MemoryStore};
 use crate::tenant::{Registry, Tenant};
 use crate::webhook;
 
-/// Calls a host holds at once, over all tenants.
+/// Calls in progress a host holds at once, over all tenants.
 pub const MAX_CALLS: usize = 32;
-/// Calls one tenant holds at once.
+/// Calls in progress one tenant holds at once.
 pub const MAX_CALLS_PER_TENANT: usize = 4;
-/// A call nobody has touched for this long is hung up and forgotten.
+/// A call nobody has touched for this long is forgotten (a call in progress too).
 pub const IDLE: Duration = Duration::from_secs(300);
+/// An ended call is kept this long after its last use, for its transcript.
+pub const ENDED_KEPT: Duration = Duration::from_secs(60);
+/// Ended calls a host keeps at once, besides those in progress.
+const MAX_ENDED: usize = 64;
+/// Call actions after which the simulated caller gives up: with 8x8's status webhooks and
+/// at most 64 KiB of callflow and 100 log lines an event, this bounds a call's transcript.
+const MAX_CALL_ACTIONS: usize = 20;
 /// Bytes of keys and values a call's scratch store holds.
 const SCRATCH_STORE_BYTES: usize = 4 << 20;
 
@@ -47,10 +55,11 @@ pub enum PhoneError {
         idle = IDLE.as_secs()
     )]
     TooMany(&'static str),
-    /// No call by that id on this node (it ended long ago, or another node holds it).
+    /// No call by that id on this node (it ended a while ago, or another node holds it).
     #[error(
-        "no phone call {0:?} on this node (calls are forgotten {idle} s after their last use)",
-        idle = IDLE.as_secs()
+        "no phone call {0:?} on this node (calls are forgotten {idle} s after their last use, ended ones after {ended} s)",
+        idle = IDLE.as_secs(),
+        ended = ENDED_KEPT.as_secs()
     )]
     Unknown(String),
     /// A key press for a call that is not at a prompt.
@@ -58,7 +67,7 @@ pub enum PhoneError {
     NotWaiting(&'static str),
 }
 
-/// The calls in progress on this node.
+/// The calls on this node.
 #[derive(Debug, Default)]
 pub struct Phones {
     calls: std::sync::Mutex<HashMap<String, Arc<Held>>>,
@@ -70,6 +79,7 @@ pub struct Phones {
 struct Held {
     tenant: Arc<str>,
     touched: std::sync::Mutex<Instant>,
+    ended: AtomicBool,
     call: tokio::sync::Mutex<PhoneCall>,
 }
 
@@ -78,12 +88,14 @@ impl Held {
         *self.touched.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
-    fn idle(&self) -> bool {
-        self.touched
+    /// Whether the table should forget the call.
+    fn stale(&self) -> bool {
+        let idle = self
+            .touched
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-            >= IDLE
+            .elapsed();
+        idle >= IDLE || (self.ended.load(Ordering::Relaxed) && idle >= ENDED_KEPT)
     }
 }
 
@@ -109,10 +121,6 @@ pub struct PhoneView {
     pub version: String,
     /// The limits each event runs under.
     pub limits: LimitsView,
-    /// Everything so far, in order: webhooks with their answers, costs, failures and log
-    /// lines, what the caller heard and pressed (as `simulate --json`'s `entries`).
-    #[schemars(with = "Vec<serde_json::Map<String, Value>>")]
-    pub entries: Vec<Value>,
     /// The prompt the caller is at, when the call waits for keys.
     pub waiting: Option<PromptView>,
     /// How the call ended (`hangup`, `caller_hung_up`, `too_many_call_actions`,
@@ -124,7 +132,9 @@ pub struct PhoneView {
     pub failures: usize,
     /// No fallback, no failure, and 8x8 accepted every answer.
     pub passed: bool,
-    /// The whole call as `callflow-host simulate --json` prints it.
+    /// The whole call as `callflow-host simulate --json` prints it; its `entries` are
+    /// everything so far, in order: webhooks with their answers, costs, failures and log
+    /// lines, what the caller heard and pressed.
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub transcript: Value,
 }
@@ -144,6 +154,8 @@ pub struct PromptView {
     pub max_digits: u8,
     /// `#` ends the input.
     pub complete_on_hash: bool,
+    /// Which capture of the call this is, from 0 (its retries keep the number).
+    pub capture: usize,
     /// Milliseconds the platform waits after a key for the next.
     pub digit_timeout_ms: u32,
     /// Milliseconds the platform waits for the whole input.
@@ -175,11 +187,28 @@ impl From<&Limits> for LimitsView {
 }
 
 impl Phones {
+    /// Forgets the calls idle too long, and the ended ones once their transcript has had
+    /// its time (the server calls this every few seconds; placing a call does too).
+    pub fn sweep(&self) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, held| !held.stale());
+    }
+
+    /// Whether `tenant` may place one more call now (asked before its version is loaded,
+    /// and again as the call is placed).
+    pub fn room_for(&self, tenant: &str) -> Result<(), PhoneError> {
+        self.sweep();
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        room(&calls, tenant)
+    }
+
     /// Places a call from `setup.caller` to `setup.virtual_number` answered by `plugin`
     /// (one of `tenant`'s versions), and plays it up to its first prompt (or its end).
     pub async fn dial(
         &self,
-        registry: &Registry,
+        registry: &Arc<Registry>,
         tenant: Arc<Tenant>,
         plugin: LoadedPlugin,
         mut setup: CallSetup,
@@ -187,9 +216,11 @@ impl Phones {
         let n = self.made.fetch_add(1, Ordering::Relaxed);
         let id = format!("ph-{:x}-{n}", setup.started_at_ms);
         setup.run_id = format!("phone-{:x}-{n}", setup.started_at_ms);
+        setup.max_call_actions = MAX_CALL_ACTIONS;
         let held = Arc::new(Held {
             tenant: Arc::clone(&tenant.id),
             touched: std::sync::Mutex::new(Instant::now()),
+            ended: AtomicBool::new(false),
             call: tokio::sync::Mutex::new(PhoneCall {
                 id: id.clone(),
                 tenant,
@@ -200,24 +231,12 @@ impl Phones {
             }),
         });
         {
+            // Others may have dialled since `room_for`.
             let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-            calls.retain(|_, held| !held.idle());
-            if calls.len() >= MAX_CALLS {
-                return Err(PhoneError::TooMany(
-                    "the host holds as many phone calls as it may",
-                ));
-            }
-            let theirs = calls.values().filter(|h| h.tenant == held.tenant).count();
-            if theirs >= MAX_CALLS_PER_TENANT {
-                return Err(PhoneError::TooMany(
-                    "the tenant holds as many phone calls as it may",
-                ));
-            }
+            room(&calls, &held.tenant)?;
             calls.insert(id, Arc::clone(&held));
         }
-        let mut call = held.call.lock().await;
-        call.advance(registry).await;
-        Ok(call.view())
+        Ok(play(registry, held, None).await)
     }
 
     /// The call `id` of `tenant`, touched.
@@ -225,7 +244,7 @@ impl Phones {
         let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         let held = calls
             .get(id)
-            .filter(|h| &*h.tenant == tenant && !h.idle())
+            .filter(|h| &*h.tenant == tenant && !h.stale())
             .cloned()
             .ok_or_else(|| PhoneError::Unknown(id.to_owned()))?;
         held.touch();
@@ -242,48 +261,93 @@ impl Phones {
     /// What the caller did at the prompt; plays the call on to its next prompt or end.
     pub async fn press(
         &self,
-        registry: &Registry,
+        registry: &Arc<Registry>,
         tenant: &str,
         id: &str,
         press: Press,
     ) -> Result<PhoneView, PhoneError> {
         let held = self.find(tenant, id)?;
-        let mut call = held.call.lock().await;
-        if call.waiting.take().is_none() {
-            return Err(PhoneError::NotWaiting(
-                if call.call.transcript().ending.is_some() {
-                    "it has ended"
-                } else {
-                    "it is not at a prompt"
-                },
-            ));
+        {
+            let call = held.call.lock().await;
+            if call.waiting.is_none() {
+                return Err(PhoneError::NotWaiting(
+                    if call.call.transcript().ending.is_some() {
+                        "it has ended"
+                    } else {
+                        "it is not at a prompt"
+                    },
+                ));
+            }
         }
-        call.call.press(press);
-        call.advance(registry).await;
-        Ok(call.view())
+        Ok(play(registry, held, Some(press)).await)
     }
 
     /// Hangs up (at a prompt, the platform's last webhooks are sent first) and forgets
     /// the call.
     pub async fn hang_up(
         &self,
-        registry: &Registry,
+        registry: &Arc<Registry>,
         tenant: &str,
         id: &str,
     ) -> Result<(), PhoneError> {
         let held = self.find(tenant, id)?;
-        {
-            let mut call = held.call.lock().await;
-            if call.waiting.take().is_some() {
-                call.call.press(Press::HangUp);
-                call.advance(registry).await;
-            }
-        }
+        play(registry, held, Some(Press::HangUp)).await;
         self.calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
         Ok(())
+    }
+}
+
+/// Whether the table `calls` has room for one more call of `tenant`.
+fn room(calls: &HashMap<String, Arc<Held>>, tenant: &str) -> Result<(), PhoneError> {
+    let live = |h: &&Arc<Held>| !h.ended.load(Ordering::Relaxed);
+    if calls.values().filter(live).count() >= MAX_CALLS {
+        return Err(PhoneError::TooMany(
+            "the host holds as many phone calls in progress as it may",
+        ));
+    }
+    if calls.len() >= MAX_CALLS + MAX_ENDED {
+        return Err(PhoneError::TooMany(
+            "the host keeps as many ended phone calls as it may",
+        ));
+    }
+    let theirs = calls
+        .values()
+        .filter(live)
+        .filter(|h| &*h.tenant == tenant)
+        .count();
+    if theirs >= MAX_CALLS_PER_TENANT {
+        return Err(PhoneError::TooMany(
+            "the tenant holds as many phone calls in progress as it may",
+        ));
+    }
+    Ok(())
+}
+
+/// Hands `press` to the call when it is at a prompt, then plays it on to its next prompt
+/// or its end, on a task of its own: a client that goes away mid-webhook leaves the call
+/// where the platform would have, not half-answered.
+async fn play(registry: &Arc<Registry>, held: Arc<Held>, press: Option<Press>) -> PhoneView {
+    let registry = Arc::clone(registry);
+    let task = tokio::spawn(async move {
+        let mut call = held.call.lock().await;
+        if let Some(press) = press
+            && call.waiting.take().is_some()
+        {
+            call.call.press(press);
+        }
+        call.advance(&registry).await;
+        let over = call.waiting.is_none();
+        held.ended.store(over, Ordering::Relaxed);
+        held.touch();
+        call.view()
+    });
+    match task.await {
+        Ok(view) => view,
+        // A bug in the walk: the request fails as a panicking handler would.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
@@ -317,13 +381,11 @@ impl PhoneCall {
             "version": self.plugin.digest(),
             "bytes": self.plugin.size(),
         });
-        let whole = transcript_json(plugin, &limits, self.call.setup(), transcript);
         PhoneView {
             call: self.id.clone(),
             tenant: self.tenant.id.to_string(),
             version: self.plugin.digest().to_owned(),
             limits: LimitsView::from(&limits),
-            entries: whole["entries"].as_array().cloned().unwrap_or_default(),
             waiting: self.waiting.as_ref().map(|p| PromptView {
                 text: p.text.clone(),
                 attempt: p.attempt,
@@ -331,6 +393,7 @@ impl PhoneCall {
                 min_digits: p.min_digits,
                 max_digits: p.max_digits,
                 complete_on_hash: p.complete_on_hash,
+                capture: p.capture,
                 digit_timeout_ms: p.digit_timeout_ms,
                 overall_timeout_ms: p.overall_timeout_ms,
             }),
@@ -341,7 +404,7 @@ impl PhoneCall {
             fallbacks: transcript.fallbacks(),
             failures: transcript.failures().len(),
             passed: passed(transcript),
-            transcript: whole,
+            transcript: transcript_json(plugin, &limits, self.call.setup(), transcript),
         }
     }
 }
@@ -367,7 +430,7 @@ async fn answer(
             };
         }
     };
-    let logs = Arc::new(PluginLogs::default());
+    let logs = Arc::new(tenant.state.plugin_logs.sharing_budget());
     let handled =
         webhook::process_version(registry, kv, tenant, plugin, &event, Arc::clone(&logs)).await;
     let limits = tenant.config.limits.sandbox;

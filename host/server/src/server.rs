@@ -219,9 +219,10 @@ impl Server {
         let summaries = Some(tokio::spawn(sum_up_suppressed_logs(Arc::clone(
             &self.state.registry,
         ))));
-        let activity = Some(tokio::spawn(mark_activity(Arc::clone(
-            &self.state.registry,
-        ))));
+        let activity = Some(tokio::spawn(mark_activity(
+            Arc::clone(&self.state.registry),
+            Arc::clone(&self.state.phones),
+        )));
         let health = self.state.registry.cluster().map(|c| c.watch_health());
         let follow =
             self.state.registry.cluster().map(|c| {
@@ -267,8 +268,8 @@ impl Server {
 }
 
 /// Every [`STEP_S`](crate::tenant::activity::STEP_S) seconds, marks each tenant's
-/// counters for the console's charts.
-async fn mark_activity(registry: Arc<Registry>) {
+/// counters for the console's charts, and forgets the dev phone's stale calls.
+async fn mark_activity(registry: Arc<Registry>, phones: Arc<crate::phone::Phones>) {
     let step = Duration::from_secs(crate::tenant::activity::STEP_S);
     let mut every = tokio::time::interval(step);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -278,6 +279,7 @@ async fn mark_activity(registry: Arc<Registry>) {
         for tenant in registry.all() {
             tenant.state.activity.mark(&tenant.state.stats, now);
         }
+        phones.sweep();
     }
 }
 

@@ -292,7 +292,8 @@ pub async fn process(
 /// Runs `plugin`, one of the tenant's versions (not necessarily the active one), for
 /// `event` with the tenant's state in `kv` (a scratch store), and decides the answer as
 /// [`process`] does, minus the pins: the dev phone's way in. The tenant's admission
-/// applies; the plugin's log lines go to `logs`.
+/// applies ([`Admission::scratch`](crate::tenant::Admission::scratch): the tenant's rate
+/// and concurrency, not its counters); the plugin's log lines go to `logs`.
 pub async fn process_version(
     registry: &Registry,
     kv: &Arc<dyn KvStore>,
@@ -304,7 +305,7 @@ pub async fn process_version(
     let result = match tenant.admit(registry.runtime(), kv) {
         Err(refusal) => Err(EventFailure::from(refusal)),
         Ok(admission) => admission
-            .logging_to(logs)
+            .scratch(logs)
             .event(plugin, event)
             .await
             .map_err(EventFailure::from),

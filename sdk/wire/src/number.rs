@@ -34,32 +34,62 @@ pub fn mask(s: &str) -> String {
         .collect()
 }
 
-/// `text` with every run of five or more digits hidden but its last four
-/// (`call +6591234567 now` → `call +******4567 now`): free text (a path, a plugin's log
-/// line) may name phone numbers, and logs must not.
+/// `text` with phone numbers hidden but their last four digits, for logs: free text (a
+/// path, a plugin's log line) may name them, and logs must not. Hidden: every run of five
+/// or more digits (`call +6591234567` → `call +******4567`), and every number written with
+/// spaces, dashes, dots or brackets between its digits once it has nine or more digits
+/// (`+65 9123 4567` → `+** **** 4567`, `+1 (415) 555-0100` → `+* (***) ***-0100`); a date
+/// such as `2026-12-07` (eight digits) stays.
 pub fn mask_digit_runs(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut run = 0;
-    let flush = |run: &mut usize, end: usize, out: &mut String| {
-        let digits = &text[end - *run..end];
-        if *run >= 5 {
-            out.extend(std::iter::repeat_n('*', *run - 4));
-            out.push_str(&digits[*run - 4..]);
-        } else {
-            out.push_str(digits);
+    const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')'];
+    let chars: Vec<char> = text.chars().collect();
+    let mut hide = vec![false; chars.len()];
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
         }
-        *run = 0;
-    };
-    for (i, c) in text.char_indices() {
-        if c.is_ascii_digit() {
-            run += 1;
-        } else {
-            flush(&mut run, i, &mut out);
-            out.push(c);
+        // A run: digits, with at most two separators between two of them.
+        let start = i;
+        let mut end = i + 1;
+        loop {
+            let mut j = end;
+            while j < chars.len() && j - end < 2 && SEPARATORS.contains(&chars[j]) {
+                j += 1;
+            }
+            if j < chars.len() && chars[j].is_ascii_digit() {
+                end = j + 1;
+            } else {
+                break;
+            }
         }
+        let digits: Vec<usize> = (start..end)
+            .filter(|&k| chars[k].is_ascii_digit())
+            .collect();
+        let separated = digits.len() < end - start;
+        if separated && digits.len() >= 9 {
+            for &k in &digits[..digits.len() - 4] {
+                hide[k] = true;
+            }
+        } else {
+            // Each unbroken stretch of five or more digits on its own.
+            let mut k = start;
+            while k < end {
+                let stretch = (k..end).take_while(|&m| chars[m].is_ascii_digit()).count();
+                if stretch >= 5 {
+                    hide[k..k + stretch - 4].fill(true);
+                }
+                k += stretch.max(1);
+            }
+        }
+        i = end;
     }
-    flush(&mut run, text.len(), &mut out);
-    out
+    chars
+        .iter()
+        .zip(hide)
+        .map(|(c, hidden)| if hidden { '*' } else { *c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -104,5 +134,15 @@ mod tests {
         assert_eq!(mask_digit_runs("/a/12345"), "/a/*2345");
         assert_eq!(mask_digit_runs("/a/1234"), "/a/1234");
         assert_eq!(mask_digit_runs("caller 6591234567é"), "caller ******4567é");
+        assert_eq!(mask_digit_runs("call +65 9123 4567"), "call +** **** 4567");
+        assert_eq!(
+            mask_digit_runs("+1 (415) 555-0100 then 98765"),
+            "+* (***) ***-0100 then *8765"
+        );
+        assert_eq!(
+            mask_digit_runs("on 2026-12-07 at 20:52"),
+            "on 2026-12-07 at 20:52"
+        );
+        assert_eq!(mask_digit_runs("12-345678"), "12-**5678");
     }
 }

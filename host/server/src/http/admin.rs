@@ -247,6 +247,7 @@ async fn logs(
         tenant: id,
         lines,
         missed,
+        next: tenant.state.plugin_logs.next_seq(),
     })
     .into_response())
 }

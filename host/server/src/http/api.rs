@@ -196,6 +196,12 @@ fn respond(plugin: ApiResponse) -> Result<Response, HttpError> {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // The plugin's answer shares its origin with the console: whatever it is (HTML a
+    // plugin made up included), a browser runs no script of it and lets it load nothing.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'; frame-ancestors 'none'"),
+    );
     Ok(response)
 }
 

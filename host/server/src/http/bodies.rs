@@ -156,6 +156,10 @@ pub struct Logs {
     pub lines: Vec<crate::runtime::LogLine>,
     /// Lines after the one asked from that are no longer kept.
     pub missed: u64,
+    /// The number the next line will get. Numbers start again from 1 when the host
+    /// restarts (and differ from node to node): a client holding a number not below this
+    /// one should ask again from 0.
+    pub next: u64,
 }
 
 /// A dev-phone call to place.

@@ -2,9 +2,10 @@
 //! files embedded in the binary (`host/server/console/`, by `build.rs`).
 //!
 //! Owns: serving those files with their content type and a strict Content-Security-Policy
-//! (scripts and styles from this origin only, no inline script or style, no framing, no
-//! other origin to connect to), so that a line a plugin logged can never run in an
-//! operator's browser. Must not: hold credentials. The pages keep the token in the tab's
+//! (scripts and styles from this origin only, no inline script or style, no HTML sinks
+//! under Trusted Types, no framing, no other origin to connect to), so that the page runs
+//! only its own scripts whatever a plugin logs or answers. (The plugin API's answers,
+//! which share the origin, are sandboxed by `api`.) Must not: hold credentials. The pages keep the token in the tab's
 //! session storage and send it as a bearer header to the admin API, like any client.
 
 use axum::Router;
@@ -20,7 +21,8 @@ static ASSETS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/console_as
 /// What the pages may load and reach.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
 style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
-base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
+require-trusted-types-for 'script'; trusted-types 'none'";
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -76,11 +78,20 @@ mod tests {
         assert!(!index.contains("<script>"), "inline script in index.html");
         for (name, bytes) in ASSETS {
             let text = String::from_utf8_lossy(bytes);
-            assert!(
-                !text.contains(" style=\""),
-                "{name}: an inline style attribute"
-            );
-            assert!(!text.contains("javascript:"), "{name}: a javascript: URL");
+            // Tenants' strings (log lines, config, callflows) reach the page as text only.
+            for sink in [
+                " style=\"",
+                "javascript:",
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "setAttribute('style'",
+                " onclick=",
+                "eval(",
+            ] {
+                assert!(!text.contains(sink), "{name} uses {sink}");
+            }
             for import in text.match_indices("from './").map(|(i, _)| &text[i + 8..]) {
                 let file = import.split('\'').next().unwrap_or_default();
                 assert!(

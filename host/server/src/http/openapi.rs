@@ -750,7 +750,11 @@ fn operation(route: &Route, method: &str, generator: &mut SchemaGenerator) -> Va
         .map(parameter)
         .collect();
     for (name, ty, description) in route.query {
-        parameters.push(json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } }));
+        let schema = match *ty {
+            "integer" => json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }),
+            ty => json!({ "type": ty }),
+        };
+        parameters.push(json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema }));
     }
     let responses: Map<String, Value> = route
         .responses

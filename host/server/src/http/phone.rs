@@ -68,6 +68,8 @@ async fn dial(
     let defaults = CallSetup::default();
     let caller = phone_number("caller", dial.caller.as_deref(), &defaults.caller)?;
     let dialled = phone_number("dialled", dial.dialled.as_deref(), &defaults.virtual_number)?;
+    // Before any loading: a tenant at its calls' bound costs nothing more.
+    state.phones.room_for(&tenant.id)?;
     let plugin = match dial.version {
         Some(digest) => version(&state, &tenant, digest).await?,
         None => tenant
@@ -95,14 +97,14 @@ async fn dial(
     Ok((StatusCode::CREATED, Json(call)).into_response())
 }
 
-/// A number from the request, normalised, or `default`; 400 unless E.164.
+/// A number from the request (as the schema says: E.164, the `+` optional) with its `+`,
+/// or `default`; 400 otherwise.
 fn phone_number(field: &str, given: Option<&str>, default: &str) -> Result<String, HttpError> {
     let Some(given) = given else {
         return Ok(default.to_owned());
     };
-    let normalized = number::normalize(given);
-    if number::is_e164(&normalized) {
-        Ok(normalized)
+    if number::is_e164(given) {
+        Ok(number::normalize(given))
     } else {
         Err(HttpError::InvalidRequest(format!(
             "{field} {given:?} is not an E.164 number (+ and up to 15 digits)"
@@ -154,19 +156,27 @@ async fn press(
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
     let body: PhonePress = json_body(&state, request, None).await?;
+    // Exactly what the schema takes: keys alone (`0`-`9`, `*`, `#`, at most 32; none
+    // for a try that timed out), or `hangup: true` alone.
     let press = match (body.keys, body.hangup) {
         (None, Some(true)) => Press::HangUp,
-        (Some(keys), None | Some(false)) if keys.len() <= MAX_KEYS => {
-            Press::parse(&keys).map_err(|e| HttpError::InvalidRequest(e.to_string()))?
+        (Some(keys), None) if keys.is_empty() => Press::Nothing,
+        (Some(keys), None)
+            if keys.len() <= MAX_KEYS
+                && keys
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#') =>
+        {
+            Press::Keys(keys)
         }
-        (Some(_), None | Some(false)) => {
+        (Some(keys), None) => {
             return Err(HttpError::InvalidRequest(format!(
-                "at most {MAX_KEYS} keys at one prompt"
+                "keys {keys:?}: at most {MAX_KEYS} of 0-9, * and # (\"\" for none)"
             )));
         }
         _ => {
             return Err(HttpError::InvalidRequest(
-                r#"send {"keys": "1"} (or "" for none) or {"hangup": true}"#.into(),
+                r#"send {"keys": "1"} (or "" for none) or {"hangup": true}, not both"#.into(),
             ));
         }
     };

@@ -5,12 +5,14 @@
 //! Owns: the tenant's budget of log lines per second (the [`Throttle`] every event
 //! shares) and the ring of recent lines, with phone numbers masked before they are kept.
 //!
-//! Must not: keep a line the budget refused (the ring holds what the host's log holds, so
-//! a plugin logging in a loop costs a bounded ring, not memory), or keep anything
-//! unmasked.
+//! Must not: keep a line the budget refused (a plugin logging in a loop costs a bounded
+//! ring, not memory; the cost per kept line, a clock read, the masking and a lock, is
+//! paid at most `log_lines_per_second` times a second per tenant), or keep anything
+//! unmasked. Unlike the host's log, the ring keeps every level the budget let through
+//! (debug lines included, whatever the log filter), and cuts printed output to 1 KiB.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::throttle::Throttle;
@@ -19,7 +21,7 @@ use crate::throttle::Throttle;
 #[derive(Debug, Default)]
 pub struct PluginLogs {
     /// Lines per second over all the tenant's events (`log_lines_per_second`).
-    pub(crate) throttle: Throttle,
+    pub(crate) throttle: Arc<Throttle>,
     recent: Mutex<Recent>,
 }
 
@@ -51,6 +53,24 @@ impl PluginLogs {
     /// summed up yet; the next call reports none of them again.
     pub fn flush(&self) -> u64 {
         self.throttle.flush()
+    }
+
+    /// A ring of its own under the same budget: a dev-phone call's lines are its
+    /// transcript's, and still count against the tenant's lines per second.
+    pub fn sharing_budget(&self) -> Self {
+        Self {
+            throttle: Arc::clone(&self.throttle),
+            recent: Mutex::default(),
+        }
+    }
+
+    /// The number the next line will get.
+    pub fn next_seq(&self) -> u64 {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next
+            .max(1)
     }
 
     /// Keeps `message` (already cut to size) at `level`, masked.

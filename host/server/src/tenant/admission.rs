@@ -53,6 +53,8 @@ pub struct Admission {
     tenant: Arc<Tenant>,
     runtime: Arc<Runtime>,
     ctx: InvokeContext,
+    /// Whether the invocation is counted in the tenant's counters.
+    counted: bool,
     _slot: InFlight,
 }
 
@@ -82,16 +84,20 @@ impl Tenant {
                 limits: limits.sandbox,
                 logs: Arc::clone(&self.state.plugin_logs),
             },
+            counted: true,
             _slot: slot,
         })
     }
 }
 
 impl Admission {
-    /// Sends the plugin's log lines to `logs` (their own budget and ring) rather than the
-    /// tenant's: a dev-phone call's lines belong to its transcript.
-    pub fn logging_to(mut self, logs: Arc<PluginLogs>) -> Self {
+    /// Makes this a scratch invocation (a dev-phone call's): the plugin's log lines go to
+    /// `logs` rather than the tenant's recent lines, and the invocation is left out of
+    /// the tenant's counters and charts. Its fuel is still charged to the tenant's rate
+    /// and it holds one of its concurrency slots: it is the tenant's CPU.
+    pub fn scratch(mut self, logs: Arc<PluginLogs>) -> Self {
         self.ctx.logs = logs;
+        self.counted = false;
         self
     }
 
@@ -102,7 +108,9 @@ impl Admission {
         event: &Event,
     ) -> Result<EventAnswer, PluginFailure> {
         let answer = self.runtime.invoke(plugin, self.ctx.clone(), event).await;
-        if let Ok(a) = &answer {
+        if let Ok(a) = &answer
+            && self.counted
+        {
             self.tenant.state.stats.kv_refused_add(a.kv_refused);
         }
         self.charge(answer.as_ref().map(|a| (a.fuel_used, a.elapsed)));
@@ -134,11 +142,15 @@ impl Admission {
         let state = &self.tenant.state;
         let burned = match cost {
             Ok((fuel, elapsed)) => {
-                state.stats.invocation(fuel, elapsed);
+                if self.counted {
+                    state.stats.invocation(fuel, elapsed);
+                }
                 fuel
             }
             Err(failure) => {
-                state.stats.invocation(0, Duration::ZERO);
+                if self.counted {
+                    state.stats.invocation(0, Duration::ZERO);
+                }
                 match failure {
                     PluginFailure::OutOfFuel => limits.sandbox.fuel,
                     PluginFailure::Deadline => u64::try_from(limits.sandbox.timeout.as_micros())
