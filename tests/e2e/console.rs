@@ -292,7 +292,7 @@ async fn a_phone_call_walks_the_ivr_on_a_scratch_store_and_stays_out_of_the_tena
         Method::POST,
         "/v1/admin/tenants/counter/phone/calls",
         TENANT_TOKEN,
-        None,
+        Some(json!({})),
     )
     .await;
     assert_eq!(
@@ -336,7 +336,7 @@ async fn phone_calls_keep_their_state_apart_from_the_live_store_and_are_bounded_
             Method::POST,
             "/v1/admin/tenants/counter/phone/calls",
             OPERATOR_TOKEN,
-            None,
+            Some(json!({})),
         )
         .await;
         assert_eq!(status, 201, "{call}");
@@ -356,7 +356,7 @@ async fn phone_calls_keep_their_state_apart_from_the_live_store_and_are_bounded_
         Method::POST,
         "/v1/admin/tenants/counter/phone/calls",
         OPERATOR_TOKEN,
-        None,
+        Some(json!({})),
     )
     .await;
     assert_eq!(status, 201);
@@ -378,7 +378,7 @@ async fn calls_waiting_at_a_prompt_are_bounded_per_tenant_until_one_hangs_up() {
             Method::POST,
             "/v1/admin/tenants/ivr/phone/calls",
             OPERATOR_TOKEN,
-            None,
+            Some(json!({})),
         )
         .await;
         assert_eq!(status, 201, "{call}");
@@ -390,7 +390,7 @@ async fn calls_waiting_at_a_prompt_are_bounded_per_tenant_until_one_hangs_up() {
         Method::POST,
         "/v1/admin/tenants/ivr/phone/calls",
         OPERATOR_TOKEN,
-        None,
+        Some(json!({})),
     )
     .await;
     assert_eq!(
@@ -410,7 +410,7 @@ async fn calls_waiting_at_a_prompt_are_bounded_per_tenant_until_one_hangs_up() {
         Method::POST,
         "/v1/admin/tenants/ivr/phone/calls",
         OPERATOR_TOKEN,
-        None,
+        Some(json!({})),
     )
     .await;
     assert_eq!(status, 201);

@@ -162,8 +162,8 @@ pub struct Logs {
     pub next: u64,
 }
 
-/// A dev-phone call to place.
-#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+/// A dev-phone call to place (`{}`: the active version, the seed's numbers).
+#[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dial {
     /// The version that answers (sha256, hex) [default: the active one].

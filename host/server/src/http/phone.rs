@@ -41,19 +41,15 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-/// The request's JSON body as `T`; an empty body is `T::default()` when `empty` is.
+/// The request's JSON body as `T` (`{}` at least: the document says a body is required).
 async fn json_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     request: Request,
-    empty: Option<T>,
 ) -> Result<T, HttpError> {
     let body = read_body(request.into_body(), MAX_BODY_BYTES, state.body_timeout).await?;
-    match empty {
-        Some(value) if body.iter().all(u8::is_ascii_whitespace) => Ok(value),
-        _ => serde_json::from_slice(&body).map_err(|e| {
-            HttpError::InvalidRequest(format!("the body is not what this route takes: {e}"))
-        }),
-    }
+    serde_json::from_slice(&body).map_err(|e| {
+        HttpError::InvalidRequest(format!("the body is not what this route takes: {e}"))
+    })
 }
 
 async fn dial(
@@ -64,7 +60,7 @@ async fn dial(
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
     let tenant = tenant_or_404(&state, &id)?;
-    let dial: Dial = json_body(&state, request, Some(Dial::default())).await?;
+    let dial: Dial = json_body(&state, request).await?;
     let defaults = CallSetup::default();
     let caller = phone_number("caller", dial.caller.as_deref(), &defaults.caller)?;
     let dialled = phone_number("dialled", dial.dialled.as_deref(), &defaults.virtual_number)?;
@@ -155,7 +151,7 @@ async fn press(
     request: Request,
 ) -> Result<Response, HttpError> {
     authorize(&state, &headers, Some(&id))?;
-    let body: PhonePress = json_body(&state, request, None).await?;
+    let body: PhonePress = json_body(&state, request).await?;
     // Exactly what the schema takes: keys alone (`0`-`9`, `*`, `#`, at most 32; none
     // for a try that timed out), or `hangup: true` alone.
     let press = match (body.keys, body.hangup) {
