@@ -243,6 +243,21 @@ test('the dev phone books a table through the IVR', TEST, async () => {
   await until(page, () => document.querySelectorAll('#phone-version option').length > 1);
   assert.equal(await page.locator('#phone-caller').inputValue(), '+6591178965');
   assert.equal(await page.locator('#phone-dialled').inputValue(), '+6568332048');
+  // What the page hands to speech synthesis (headless Chromium has no audio to check).
+  const speaks = await page.evaluate(() => {
+    window.spoken = [];
+    const speech = window.speechSynthesis;
+    if (!speech) {
+      return false;
+    }
+    const speak = speech.speak.bind(speech);
+    speech.speak = (utterance) => {
+      window.spoken.push(utterance.text);
+      speak(utterance);
+    };
+    return true;
+  });
+  assert.ok(speaks, 'the browser has speech synthesis');
   await page.locator('#phone-call').click();
 
   for (let prompt = 1; prompt <= 3; prompt += 1) {
@@ -255,7 +270,12 @@ test('the dev phone books a table through the IVR', TEST, async () => {
       SLOW,
     );
     assert.match(await page.locator('#phone-status').textContent(), /at prompt: try 1 of \d/);
-    await page.locator('button.key[data-key="1"]').click();
+    // The keypad, and the keyboard's keys as well.
+    if (prompt === 2) {
+      await page.keyboard.press('1');
+    } else {
+      await page.locator('button.key[data-key="1"]').click();
+    }
   }
 
   await page.locator('#phone-transcript .entry-hears', { hasText: 'booked your table for today' }).waitFor({ timeout: SLOW });
@@ -266,6 +286,9 @@ test('the dev phone books a table through the IVR', TEST, async () => {
   const json = JSON.parse(await page.locator('#phone-json').inputValue());
   assert.ok(Array.isArray(json.entries) && json.entries.length > 0, 'the transcript has entries');
   assert.equal(json.passed, true);
+  const spoken = await page.evaluate(() => window.spoken);
+  assert.match(spoken[0], /^Welcome to ABC Restaurant/, 'the first prompt is spoken');
+  assert.ok(spoken.includes('We have booked your table for today, thank you.'), `spoken: ${spoken}`);
   assert.equal(await page.locator('#phone-hangup').isDisabled(), true);
   await screenshot(page, 'phone.png');
   await close();

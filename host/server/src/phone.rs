@@ -122,7 +122,7 @@ pub struct PhoneView {
     /// The limits each event runs under.
     pub limits: LimitsView,
     /// The prompt the caller is at, when the call waits for keys.
-    pub waiting: Option<PromptView>,
+    pub waiting: Option<Prompt>,
     /// How the call ended (`hangup`, `caller_hung_up`, `too_many_call_actions`,
     /// `rejected`), once it has.
     pub ending: Option<String>,
@@ -137,29 +137,6 @@ pub struct PhoneView {
     /// lines, what the caller heard and pressed.
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub transcript: Value,
-}
-
-/// A prompt waiting for keys.
-#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
-pub struct PromptView {
-    /// The words.
-    pub text: String,
-    /// Which try, from 1.
-    pub attempt: u8,
-    /// Of how many.
-    pub tries: u8,
-    /// Fewest keys that count.
-    pub min_digits: u8,
-    /// Most keys taken.
-    pub max_digits: u8,
-    /// `#` ends the input.
-    pub complete_on_hash: bool,
-    /// Which capture of the call this is, from 0 (its retries keep the number).
-    pub capture: usize,
-    /// Milliseconds the platform waits after a key for the next.
-    pub digit_timeout_ms: u32,
-    /// Milliseconds the platform waits for the whole input.
-    pub overall_timeout_ms: u32,
 }
 
 /// An event's limits.
@@ -386,17 +363,7 @@ impl PhoneCall {
             tenant: self.tenant.id.to_string(),
             version: self.plugin.digest().to_owned(),
             limits: LimitsView::from(&limits),
-            waiting: self.waiting.as_ref().map(|p| PromptView {
-                text: p.text.clone(),
-                attempt: p.attempt,
-                tries: p.tries,
-                min_digits: p.min_digits,
-                max_digits: p.max_digits,
-                complete_on_hash: p.complete_on_hash,
-                capture: p.capture,
-                digit_timeout_ms: p.digit_timeout_ms,
-                overall_timeout_ms: p.overall_timeout_ms,
-            }),
+            waiting: self.waiting.clone(),
             ending: transcript
                 .ending
                 .and_then(|e| serde_json::to_value(e).ok())

@@ -41,7 +41,8 @@ pub struct LogLine {
     pub at_ms: u64,
     /// `trace`, `debug`, `info`, `warn` or `error`.
     pub level: &'static str,
-    /// The text, cut to 1 KiB, every run of five or more digits masked but its last four.
+    /// The text, cut to 1 KiB, phone numbers masked but their last four digits
+    /// ([`callflow_wire::number::mask_digit_runs`]).
     pub message: String,
 }
 

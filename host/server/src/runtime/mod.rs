@@ -19,8 +19,8 @@
 //! - `invoke`: one event or API request in a fresh instance, every failure classified;
 //! - `bindings` (the one `bindgen!`), `engine` (wasmtime settings, the epoch ticker),
 //!   `cache` (compiled components on disk), `compile` (the compile threads and their
-//!   admission), `host` (store data and the host side of the
-//!   imports), `logs` (a tenant's budget of log lines and the recent ones), `convert` (wire ⇄ WIT types).
+//!   admission), `host` (store data and the host side of the imports), `logs` (a
+//!   tenant's budget of log lines and the recent ones), `convert` (wire ⇄ WIT types).
 
 mod bindings;
 mod cache;

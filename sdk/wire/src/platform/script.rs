@@ -36,6 +36,7 @@ fn is_key(c: char) -> bool {
 
 /// The prompt a caller hears at one try of a `sayAndCapture`, with what counts as input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Prompt {
     /// The words.
     pub text: String,
