@@ -136,6 +136,17 @@ struct Inner {
 }
 
 impl Activity {
+    /// The activity of counters that start from zero at `now` (a new tenant's): the
+    /// first step runs from then, so events before the sampler's first mark count too.
+    pub fn starting_at(now: u64) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                marks: VecDeque::from([(now, Arc::new(Counters::zero()))]),
+                points: VecDeque::new(),
+            }),
+        }
+    }
+
     /// Marks `stats` as they are at `now` (seconds since the Unix epoch), closing the
     /// step since the last mark.
     pub fn mark(&self, stats: &TenantStats, now: u64) {
@@ -225,6 +236,21 @@ mod tests {
 
         let minute = activity.recent(&stats, 1007);
         assert_eq!((minute.events, minute.seconds), (11, 7));
+    }
+
+    #[test]
+    fn events_before_the_first_mark_count_from_the_tenants_start() {
+        let stats = TenantStats::default();
+        let activity = Activity::starting_at(1000);
+        for _ in 0..3 {
+            stats.invocation(5_000, Duration::from_micros(300));
+        }
+        activity.mark(&stats, 1003);
+        stats.invocation(5_000, Duration::from_micros(300));
+        let points = activity.points(&stats, 1004);
+        let events: Vec<(u64, u64)> = points.iter().map(|p| (p.at, p.events)).collect();
+        assert_eq!(events, [(1000, 3), (1003, 1)]);
+        assert_eq!(activity.recent(&stats, 1004).events, 4);
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl TenantState {
     pub(super) fn new(host: &HostConfig) -> Self {
         Self {
             stats: TenantStats::default(),
-            activity: Activity::default(),
+            activity: Activity::starting_at(super::unix_seconds()),
             deliveries: Deliveries::new(host.answer_window, host.answers_budget),
             pins: Pins::new(host.pins_budget, PIN_TTL),
             in_flight: AtomicU32::new(0),
