@@ -30,7 +30,7 @@ use callflow_server::config::{HostConfig, Overrides, ServerConfig, SubAccounts, 
 use callflow_server::runtime::{Limits, Runtime};
 use callflow_server::store::MemoryStore;
 use callflow_server::tenant::Tenant;
-use callflow_server::{Server, webhook};
+use callflow_server::{Server, phone, webhook};
 
 /// `callflow-host simulate`'s arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -533,19 +533,10 @@ impl Simulator {
         tenant: &Arc<Tenant>,
         webhook: &Webhook,
     ) -> Reply {
-        let body = webhook.to_json();
         // The server's parser, then the server's answer.
-        let event = match callflow_wire::parse_webhook(body.as_bytes()) {
+        let event = match callflow_wire::parse_webhook(webhook.to_json().as_bytes()) {
             Ok(event) => event,
-            Err(e) => {
-                return Reply {
-                    status: 400,
-                    body: json!({ "code": e.code(), "message": e.to_string() })
-                        .to_string()
-                        .into_bytes(),
-                    ..Reply::default()
-                };
-            }
+            Err(e) => return phone::unparsable(&e),
         };
         let logs = Arc::new(Mutex::new(Vec::new()));
         let capture = tracing_subscriber::registry().with(PluginLogs(Arc::clone(&logs)));
@@ -553,21 +544,7 @@ impl Simulator {
             .with_subscriber(capture)
             .await;
         let logs = std::mem::take(&mut *logs.lock().unwrap_or_else(|e| e.into_inner()));
-        Reply {
-            status: 200,
-            body: handled.body.to_vec(),
-            failure: handled.failure.map(|f| Failure {
-                reason: f.reason().to_owned(),
-                message: f.to_string(),
-            }),
-            cost: handled.cost.map(|(fuel, elapsed)| Cost {
-                fuel,
-                fuel_limit: Some(self.limits.fuel),
-                elapsed_us: micros(elapsed),
-                time_limit_us: Some(micros(self.limits.timeout)),
-            }),
-            logs,
-        }
+        phone::reply(handled, &self.limits, logs)
     }
 }
 
@@ -711,7 +688,7 @@ impl Report {
     /// True when no call action got the fallback, no event failed and 8x8 accepted every
     /// answer: exit status 0.
     pub fn passed(&self) -> bool {
-        callflow_server::phone::passed(&self.transcript)
+        phone::passed(&self.transcript)
     }
 
     /// The exit status: 0 passed, 1 not.
@@ -812,7 +789,7 @@ impl Report {
             }),
             Target::Remote { .. } => json!({ "url": sim.label }),
         };
-        callflow_server::phone::transcript_json(plugin, &sim.limits, setup, &self.transcript)
+        phone::transcript_json(plugin, &sim.limits, setup, &self.transcript)
     }
 }
 

@@ -384,23 +384,35 @@ async fn answer(
     plugin: &LoadedPlugin,
     webhook: &Webhook,
 ) -> Reply {
-    let body = webhook.to_json();
-    let event = match callflow_wire::parse_webhook(body.as_bytes()) {
+    let event = match callflow_wire::parse_webhook(webhook.to_json().as_bytes()) {
         Ok(event) => event,
-        Err(e) => {
-            return Reply {
-                status: 400,
-                body: json!({ "code": e.code(), "message": e.to_string() })
-                    .to_string()
-                    .into_bytes(),
-                ..Reply::default()
-            };
-        }
+        Err(e) => return unparsable(&e),
     };
     let logs = Arc::new(tenant.state.plugin_logs.sharing_budget());
     let handled =
         webhook::process_version(registry, kv, tenant, plugin, &event, Arc::clone(&logs)).await;
-    let limits = tenant.config.limits.sandbox;
+    let lines = logs.since(0).0.into_iter().map(|l| ReplyLog {
+        level: l.level.to_owned(),
+        message: l.message,
+    });
+    reply(handled, &tenant.config.limits.sandbox, lines.collect())
+}
+
+/// What the platform gets for a webhook the host's parser refuses: 400 and the host's
+/// error JSON.
+pub fn unparsable(e: &callflow_wire::ParseError) -> Reply {
+    Reply {
+        status: 400,
+        body: json!({ "code": e.code(), "message": e.to_string() })
+            .to_string()
+            .into_bytes(),
+        ..Reply::default()
+    }
+}
+
+/// What the platform gets for a webhook the host answered as `handled` under `limits`,
+/// with the plugin's log lines: the simulator's and the phone's view of an answer.
+pub fn reply(handled: webhook::Handled, limits: &Limits, logs: Vec<ReplyLog>) -> Reply {
     Reply {
         status: 200,
         body: handled.body.to_vec(),
@@ -414,15 +426,7 @@ async fn answer(
             elapsed_us: micros(elapsed),
             time_limit_us: Some(micros(limits.timeout)),
         }),
-        logs: logs
-            .since(0)
-            .0
-            .into_iter()
-            .map(|l| ReplyLog {
-                level: l.level.to_owned(),
-                message: l.message,
-            })
-            .collect(),
+        logs,
     }
 }
 

@@ -24,8 +24,8 @@ use serde_json::Value;
 use super::auth::{Identity, authorize, identify, operator_only};
 use super::bodies::{
     Activity, ActivityPoint, DryRun, DryRunResult, KvStatus, LimitsStatus, Logs, NodesReady,
-    Quantiles, Recent, Role, TenantList, TenantStatus, Uploaded, VersionEntry, VersionList,
-    VersionStatus, WhoAmI,
+    Quantiles, Role, TenantList, TenantStatus, Uploaded, VersionEntry, VersionList, VersionStatus,
+    WhoAmI,
 };
 use super::{AppState, HttpError, Params, read_body, tenant_or_404};
 use crate::config::TenantConfig;
@@ -168,25 +168,13 @@ async fn status_json(state: &AppState, tenant: &Tenant) -> TenantStatus {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        recent: {
-            let minute = tenant
+        recent: ActivityPoint::from(
+            &tenant
                 .state
                 .activity
-                .recent(stats, crate::tenant::unix_seconds());
-            Recent {
-                window_s: minute.seconds,
-                events: minute.events,
-                rate: minute.rate(),
-                latency_us: quantiles(minute.latency_us),
-                fuel: quantiles(minute.fuel),
-                failures: minute.failures(),
-            }
-        },
+                .recent(stats, crate::tenant::unix_seconds()),
+        ),
     }
-}
-
-fn quantiles((p50, p99): (u64, u64)) -> Quantiles {
-    Quantiles { p50, p99 }
 }
 
 fn limits_json(limits: &crate::config::TenantLimits) -> LimitsStatus {
@@ -216,14 +204,7 @@ async fn activity(
         .activity
         .points(&tenant.state.stats, crate::tenant::unix_seconds())
         .into_iter()
-        .map(|p| ActivityPoint {
-            at: p.at,
-            events: p.events,
-            rate: p.rate(),
-            latency_us: quantiles(p.latency_us),
-            fuel: quantiles(p.fuel),
-            failures: p.failures(),
-        })
+        .map(|p| ActivityPoint::from(&p))
         .collect();
     Ok(Json(Activity {
         tenant: id,

@@ -56,7 +56,7 @@ pub struct TenantStatus {
     /// The plugin's configuration (`[config]`).
     pub config: BTreeMap<String, String>,
     /// The last minute.
-    pub recent: Recent,
+    pub recent: ActivityPoint,
 }
 
 /// A tenant's limits.
@@ -80,23 +80,6 @@ pub struct LimitsStatus {
     pub fuel_per_second: u64,
     /// Events running at once.
     pub max_concurrency: u32,
-}
-
-/// What a tenant did over a span of time.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Recent {
-    /// The span, in seconds.
-    pub window_s: u64,
-    /// Plugin invocations.
-    pub events: u64,
-    /// Invocations per second.
-    pub rate: f64,
-    /// Wall-clock microseconds per invocation.
-    pub latency_us: Quantiles,
-    /// Fuel per invocation.
-    pub fuel: Quantiles,
-    /// Failures by reason; reasons not seen are left out.
-    pub failures: BTreeMap<String, u64>,
 }
 
 /// Who a token belongs to.
@@ -130,11 +113,13 @@ pub struct Activity {
     pub points: Vec<ActivityPoint>,
 }
 
-/// One step of a tenant's activity.
+/// What a tenant did over a span of time: one step of its activity, or its last minute.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ActivityPoint {
-    /// Its start, in seconds since the Unix epoch.
+    /// The span's start, in seconds since the Unix epoch.
     pub at: u64,
+    /// Its length, in seconds.
+    pub seconds: u64,
     /// Plugin invocations.
     pub events: u64,
     /// Invocations per second.
@@ -145,6 +130,21 @@ pub struct ActivityPoint {
     pub fuel: Quantiles,
     /// Failures by reason; reasons not seen are left out.
     pub failures: BTreeMap<String, u64>,
+}
+
+impl From<&crate::tenant::activity::Point> for ActivityPoint {
+    fn from(p: &crate::tenant::activity::Point) -> Self {
+        let quantiles = |(p50, p99)| Quantiles { p50, p99 };
+        Self {
+            at: p.at,
+            seconds: p.seconds,
+            events: p.events,
+            rate: p.rate(),
+            latency_us: quantiles(p.latency_us),
+            fuel: quantiles(p.fuel),
+            failures: p.failures(),
+        }
+    }
 }
 
 /// A tenant plugin's recent log lines.
