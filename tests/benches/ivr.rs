@@ -22,6 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use callflow_server::Server;
 use callflow_server::config::{Overrides, ServerConfig};
+use callflow_server::event_span::EventSpan;
 use callflow_server::runtime::{InvokeContext, Limits, Runtime, RuntimeConfig};
 use callflow_server::store::{KvStore, RedbStore};
 use callflow_test_artifacts::IVR_WASM;
@@ -91,6 +92,7 @@ fn main() {
                 kv: Arc::clone(&kv),
                 limits: Limits::default(),
                 logs: Default::default(),
+                span: EventSpan::current(),
             };
             let start = Instant::now();
             let outcome = runtime.invoke(&plugin, ctx, &event).await.expect("invoke");
@@ -153,6 +155,7 @@ fn main() {
                     kv: Arc::clone(&kv),
                     limits: Limits::default(),
                     logs: Default::default(),
+                    span: EventSpan::current(),
                 };
                 let start = Instant::now();
                 let event = callflow_wire::parse_webhook(BODY.as_bytes()).expect("event");

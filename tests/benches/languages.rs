@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use callflow_server::event_span::EventSpan;
 use callflow_server::runtime::{InvokeContext, Limits, LoadedPlugin, Runtime, RuntimeConfig};
 use callflow_server::store::{KvStore, MemoryStore};
 use callflow_test_artifacts::IVR_WASM;
@@ -78,6 +79,7 @@ fn ctx(kv: &Arc<dyn KvStore>, memory_bytes: u64) -> InvokeContext {
             ..Limits::default()
         },
         logs: Default::default(),
+        span: EventSpan::current(),
     }
 }
 

@@ -154,10 +154,16 @@ impl Bench {
     async fn post(&self, tenant: &Arc<Tenant>, n: usize) -> Duration {
         let body = BODY.replace("EVENT", &format!("{}-{n}", tenant.id));
         let start = Instant::now();
-        let answer =
-            callflow_server::webhook::handle(&self.registry, &self.kv, tenant, body.as_bytes())
-                .await
-                .expect("answer");
+        let node: Arc<str> = Arc::from("bench");
+        let answer = callflow_server::webhook::handle(
+            &self.registry,
+            &self.kv,
+            tenant,
+            &node,
+            body.as_bytes(),
+        )
+        .await
+        .expect("answer");
         let took = start.elapsed();
         assert!(
             answer.windows(9).any(|w| w == b"main_menu"),
@@ -166,9 +172,15 @@ impl Bench {
         );
         // The call ends, as 8x8 reports it: its version is no longer pinned.
         let summary = SUMMARY.replace("EVENT", &format!("{}-{n}", tenant.id));
-        callflow_server::webhook::handle(&self.registry, &self.kv, tenant, summary.as_bytes())
-            .await
-            .expect("summary");
+        callflow_server::webhook::handle(
+            &self.registry,
+            &self.kv,
+            tenant,
+            &node,
+            summary.as_bytes(),
+        )
+        .await
+        .expect("summary");
         took
     }
 }

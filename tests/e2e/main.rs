@@ -24,6 +24,8 @@ mod duplicates;
 mod hostile;
 /// Every path of the seed's restaurant IVR, case by case (`tests/cases/ivr`).
 mod ivr;
+/// The host's log about a webhook: each line in its event's span, no span for a quiet event.
+mod logs;
 /// Number masking: bookings over the API, calls over webhooks, the pool under races.
 mod masking;
 /// Python plugins (`sdk/python`, `plugins/ivr-python`): the SDK's tests, and the same

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use callflow_server::event_span::EventSpan;
 use callflow_server::runtime::{
     EventAnswer, InvokeContext, Limits, LoadError, LoadSource, LoadedPlugin, PerPlugin,
     PluginFailure, PoolTuning, Runtime, RuntimeConfig,
@@ -67,6 +68,7 @@ fn ctx(tenant: &str, mode: &str, limits: Limits) -> InvokeContext {
         kv: Arc::clone(&shared().kv),
         limits,
         logs: Default::default(),
+        span: EventSpan::current(),
     }
 }
 
@@ -336,6 +338,7 @@ async fn the_ivr_component_answers_a_new_call_with_the_main_menu() {
         kv: Arc::clone(&s.kv),
         limits: Limits::default(),
         logs: Default::default(),
+        span: EventSpan::current(),
     };
     let outcome = s
         .runtime
@@ -612,6 +615,7 @@ fn fresh_instance_cost() {
             kv: Arc::clone(&kv),
             limits: Limits::default(),
             logs: Default::default(),
+            span: EventSpan::current(),
         };
         let event = call_action(Some("1"));
         let mut samples: [Vec<Duration>; 5] = Default::default();

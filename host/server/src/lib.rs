@@ -62,6 +62,7 @@
 pub mod callflow;
 pub mod cluster;
 pub mod config;
+pub mod event_span;
 pub mod http;
 pub mod metrics;
 pub mod phone;

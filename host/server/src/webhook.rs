@@ -20,6 +20,7 @@ use tracing::{Instrument as _, Span, debug, warn};
 
 use crate::callflow::{EventFailure, answer};
 use crate::cluster::{Claim, Cluster};
+use crate::event_span::EventSpan;
 use crate::metrics::Outcome;
 use crate::runtime::{LoadedPlugin, PluginLogs};
 use crate::store::KvStore;
@@ -45,16 +46,17 @@ pub enum WebhookError {
     NoSubAccount,
 }
 
-/// Handles one webhook body for `tenant`; the answer is the response body (callflow
-/// JSON for a call action, [`ACK_BODY`] otherwise), always sent with 200.
+/// Handles one webhook body for `tenant`, on the node named `node`; the answer is the
+/// response body (callflow JSON for a call action, [`ACK_BODY`] otherwise), always sent
+/// with 200.
 pub async fn handle(
     registry: &Registry,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
+    node: &Arc<str>,
     body: &[u8],
 ) -> Result<Bytes, WebhookError> {
-    let event = parse_webhook(body)?;
-    let kind = event.kind();
+    let event = Arc::new(parse_webhook(body)?);
     match event.sub_account_id() {
         Some(id) if !tenant.config.sub_accounts.owns(id) => {
             return Err(WebhookError::SubAccount(id.to_owned()));
@@ -64,18 +66,22 @@ pub async fn handle(
         }
         _ => {}
     }
-    let span = Span::current();
-    span.record("event_type", kind.as_str());
-    if let Some(id) = event.session_id() {
-        span.record("session_id", id);
-    }
-    if let Some(id) = event.call_id() {
-        span.record("call_id", id);
-    }
-    if let Some(id) = event.event_id() {
-        span.record("event_id", id);
-    }
+    let span = EventSpan::for_event(node, &tenant.id, &event);
+    let made = span.made().cloned().unwrap_or_else(Span::none);
+    deliver(registry, kv, tenant, event, &span)
+        .instrument(made)
+        .await
+}
 
+/// [`handle`], once the event is understood: answered from the duplicate cache or run.
+async fn deliver(
+    registry: &Registry,
+    kv: &Arc<dyn KvStore>,
+    tenant: &Arc<Tenant>,
+    event: Arc<Event>,
+    span: &EventSpan,
+) -> Result<Bytes, WebhookError> {
+    let kind = event.kind();
     let key = event.delivery_key();
     let cell = tenant.state.deliveries.cell(&key);
     let ran = AtomicBool::new(false);
@@ -87,9 +93,9 @@ pub async fn handle(
             ran.store(true, Ordering::Relaxed);
             async {
                 match registry.cluster() {
-                    None => Ok(run(registry, kv, tenant, event, None).await),
+                    None => Ok(run(registry, kv, tenant, &event, span, None).await),
                     Some(cluster) => {
-                        run_once_in_cluster(registry, cluster, kv, tenant, event, &key).await
+                        run_once_in_cluster(registry, cluster, kv, tenant, &event, span, &key).await
                     }
                 }
             }
@@ -119,7 +125,7 @@ pub(crate) fn failure_line(tenant: &Tenant) -> bool {
     match tenant.state.failure_logs.admit(FAILURE_LOGS_PER_SECOND) {
         Verdict::Log { suppressed } => {
             if suppressed > 0 {
-                warn!(suppressed, "more failures of this tenant were not logged");
+                warn!(tenant = %tenant.id, suppressed, "more failures of this tenant were not logged");
             }
             true
         }
@@ -132,19 +138,22 @@ async fn run(
     registry: &Registry,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
-    event: Event,
+    event: &Event,
+    span: &EventSpan,
     pinned: Option<String>,
 ) -> Bytes {
     let kind = event.kind();
-    let handled = process_on(registry, kv, tenant, &event, pinned).await;
+    let handled = process_on(registry, kv, tenant, event, span, pinned).await;
     let stats = &tenant.state.stats;
     if let Some(failure) = &handled.failure {
         stats.failure(failure.reason());
         if !failure_line(tenant) {
         } else if kind == EventKind::CallAction {
-            warn!(reason = failure.reason(), cause = %failure, "plugin failed; answering with the fallback");
+            span.in_scope(|| warn!(reason = failure.reason(), cause = %failure, "plugin failed; answering with the fallback"));
         } else {
-            warn!(reason = failure.reason(), cause = %failure, "plugin failed on an event");
+            span.in_scope(
+                || warn!(reason = failure.reason(), cause = %failure, "plugin failed on an event"),
+            );
         }
     }
     stats.webhook(kind, handled.outcome);
@@ -159,6 +168,7 @@ async fn pinned_in_cluster(
     cluster: &Cluster,
     tenant: &Arc<Tenant>,
     session: &str,
+    span: &EventSpan,
     current: LoadedPlugin,
     known: Option<String>,
 ) -> Result<LoadedPlugin, EventFailure> {
@@ -185,7 +195,7 @@ async fn pinned_in_cluster(
             // The mirror is behind (it gets the version within a poll): the call goes on
             // the version this node serves rather than on no version at all.
             if failure_line(tenant) {
-                warn!(version = %digest, cause = ?failed.map(|r| r.err()), "the call's pinned version is not here yet; using the active one");
+                span.in_scope(|| warn!(version = %digest, cause = ?failed.map(|r| r.err()), "the call's pinned version is not here yet; using the active one"));
             }
             Ok(current)
         }
@@ -200,7 +210,8 @@ async fn run_once_in_cluster(
     cluster: &Arc<Cluster>,
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
-    event: Event,
+    event: &Event,
+    span: &EventSpan,
     key: &str,
 ) -> Result<Bytes, Bytes> {
     let kind = event.kind();
@@ -209,7 +220,7 @@ async fn run_once_in_cluster(
         let stats = &tenant.state.stats;
         stats.failure(failure.reason());
         if failure_line(tenant) {
-            warn!(reason = failure.reason(), cause = %failure, "cluster unreachable; answering without the plugin");
+            span.in_scope(|| warn!(reason = failure.reason(), cause = %failure, "cluster unreachable; answering without the plugin"));
         }
         let (body, outcome) = if kind == EventKind::CallAction {
             (tenant.fallback_body.clone(), Outcome::Fallback)
@@ -232,23 +243,25 @@ async fn run_once_in_cluster(
     }
     match claim {
         Ok(Claim::Mine(pinned)) => {
-            let body = run(registry, kv, tenant, event, pinned).await;
+            let body = run(registry, kv, tenant, event, span, pinned).await;
             // Shared without holding up the answer: a duplicate waits for it.
-            let (cluster, tenant, key, shared) = (
+            let (cluster, tenant, key, shared, span) = (
                 Arc::clone(cluster),
                 Arc::clone(tenant),
                 key.to_owned(),
                 body.clone(),
+                span.clone(),
             );
+            let made = span.made().cloned().unwrap_or_else(Span::none);
             tokio::spawn(
                 async move {
                     if let Err(e) = cluster.answered(&tenant.id, &key, &shared).await
                         && failure_line(&tenant)
                     {
-                        warn!(cause = %e, "the answer could not be shared; a repeated delivery to another node may run the plugin again");
+                        span.in_scope(|| warn!(cause = %e, "the answer could not be shared; a repeated delivery to another node may run the plugin again"));
                     }
                 }
-                .instrument(Span::current()),
+                .instrument(made),
             );
             Ok(body)
         }
@@ -286,7 +299,7 @@ pub async fn process(
     tenant: &Arc<Tenant>,
     event: &Event,
 ) -> Handled {
-    process_on(registry, kv, tenant, event, None).await
+    process_on(registry, kv, tenant, event, &EventSpan::current(), None).await
 }
 
 /// Runs `plugin`, one of the tenant's versions (not necessarily the active one), for
@@ -329,10 +342,11 @@ async fn process_on(
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: &Event,
+    span: &EventSpan,
     pinned: Option<String>,
 ) -> Handled {
     let mut cost = None;
-    let result = invoke(registry, kv, tenant, event, pinned, &mut cost).await;
+    let result = invoke(registry, kv, tenant, event, span, pinned, &mut cost).await;
     decide(tenant, event.kind(), result, cost)
 }
 
@@ -366,11 +380,12 @@ async fn invoke(
     kv: &Arc<dyn KvStore>,
     tenant: &Arc<Tenant>,
     event: &Event,
+    span: &EventSpan,
     cluster_pin: Option<String>,
     cost: &mut Option<(u64, Duration)>,
 ) -> Result<Bytes, EventFailure> {
     // Admitted first: a flood over the tenant's limits costs no load and no pin.
-    let admission = tenant.admit(registry.runtime(), kv)?;
+    let admission = tenant.admit(registry.runtime(), kv)?.in_span(span.clone());
     // A call stays on the version that answered its first event, across reloads (and,
     // in a cluster, across nodes).
     let pinned = event.session_id().and_then(|s| tenant.state.pins.get(s));
@@ -380,9 +395,16 @@ async fn invoke(
             let current = tenant.plugin.get().await.map_err(EventFailure::NotLoaded)?;
             match (event.session_id(), registry.cluster()) {
                 (Some(session), Some(cluster)) => {
-                    let plugin =
-                        pinned_in_cluster(registry, cluster, tenant, session, current, cluster_pin)
-                            .await?;
+                    let plugin = pinned_in_cluster(
+                        registry,
+                        cluster,
+                        tenant,
+                        session,
+                        span,
+                        current,
+                        cluster_pin,
+                    )
+                    .await?;
                     tenant.state.pins.pin(session, &plugin)
                 }
                 (Some(session), None) => tenant.state.pins.pin(session, &current),
@@ -390,7 +412,7 @@ async fn invoke(
             }
         }
     };
-    Span::current().record("version", plugin.digest());
+    span.set_version(plugin.digest());
     let answered = admission.event(&plugin, event).await;
     if let Event::SessionSummary(summary) = event {
         tenant.state.pins.release(&summary.session_id);

@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use subtle::ConstantTimeEq;
-use tracing::{Instrument, field::Empty, info_span};
 
 use super::{AppState, HttpError, Params, read_body, tenant_or_404};
 use crate::tenant::Tenant;
@@ -25,38 +24,26 @@ async fn voice_webhook(
     Params(tenant_id): Params<String>,
     request: Request,
 ) -> Result<Response, HttpError> {
-    let span = info_span!(
-        "webhook",
-        node = %state.node,
-        tenant = %tenant_id,
-        event_type = Empty,
-        session_id = Empty,
-        call_id = Empty,
-        event_id = Empty,
-        version = Empty,
-    );
-    async move {
-        let tenant = tenant_or_404(&state, &tenant_id)?;
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        authenticate(&tenant, request.headers(), peer)?;
-        check_content_type(request.headers())?;
-        let limit = state.registry.host().max_body_bytes;
-        let body = read_body(request.into_body(), limit, state.body_timeout).await?;
-        let answer = crate::webhook::handle(&state.registry, &state.kv, &tenant, &body).await?;
-        Ok((
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            answer,
-        )
-            .into_response())
-    }
-    .instrument(span)
-    .await
+    let tenant = tenant_or_404(&state, &tenant_id)?;
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    authenticate(&tenant, request.headers(), peer)?;
+    check_content_type(request.headers())?;
+    let limit = state.registry.host().max_body_bytes;
+    let body = read_body(request.into_body(), limit, state.body_timeout).await?;
+    // The event's lines get their span from `webhook::handle`, once it is parsed.
+    let answer =
+        crate::webhook::handle(&state.registry, &state.kv, &tenant, &state.node, &body).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        answer,
+    )
+        .into_response())
 }
 
 /// Checks the tenant's webhook authentication: the static `Authorization` value (compared

@@ -26,6 +26,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::PluginLogs;
 use super::bindings::callflow::plugin::{config, kv, log, types};
 use super::{InvokeContext, Limits};
+use crate::event_span::EventSpan;
 use crate::store::{KvStore, StoreError};
 use crate::throttle::{Throttle, Verdict};
 
@@ -91,6 +92,7 @@ pub struct HostState {
     kv: Arc<dyn KvStore>,
     limits: Limits,
     logs: Arc<PluginLogs>,
+    span: EventSpan,
     log_lines: u32,
     log_dropped: u32,
     kv_ops: u32,
@@ -116,6 +118,7 @@ impl HostState {
             kv: ctx.kv,
             limits: ctx.limits,
             logs: ctx.logs,
+            span: ctx.span,
             log_lines: 0,
             log_dropped: 0,
             kv_ops: 0,
@@ -175,6 +178,11 @@ impl HostState {
         )
     }
 
+    /// The span the event's lines are written in.
+    pub(crate) fn span(&self) -> &EventSpan {
+        &self.span
+    }
+
     /// Keeps a line the budget let through among the tenant's recent ones.
     pub(crate) fn keep_line(&self, level: &'static str, message: &str) {
         self.logs.keep(level, message);
@@ -210,13 +218,28 @@ impl log::Host for HostState {
         let message = truncate(&message, MAX_LOG_LINE_BYTES);
         let tenant = &*self.tenant;
         self.keep_line(level_name(level), message);
-        match level {
+        // The event's span is made only for a line that is written: a debug line the
+        // log's level leaves out is kept for the console and costs no span.
+        if !tracing::level_enabled!(tracing_level(level)) {
+            return;
+        }
+        self.span.in_scope(|| match level {
             log::Level::Trace => trace!(target: LOG_TARGET, tenant, "{message}"),
             log::Level::Debug => debug!(target: LOG_TARGET, tenant, "{message}"),
             log::Level::Info => info!(target: LOG_TARGET, tenant, "{message}"),
             log::Level::Warn => warn!(target: LOG_TARGET, tenant, "{message}"),
             log::Level::Error => error!(target: LOG_TARGET, tenant, "{message}"),
-        }
+        });
+    }
+}
+
+fn tracing_level(level: log::Level) -> tracing::Level {
+    match level {
+        log::Level::Trace => tracing::Level::TRACE,
+        log::Level::Debug => tracing::Level::DEBUG,
+        log::Level::Info => tracing::Level::INFO,
+        log::Level::Warn => tracing::Level::WARN,
+        log::Level::Error => tracing::Level::ERROR,
     }
 }
 
@@ -385,6 +408,7 @@ impl Output {
     pub(crate) fn log(
         &self,
         tenant: &str,
+        span: &EventSpan,
         admit: impl Fn() -> bool,
         keep: impl Fn(&'static str, &str),
     ) {
@@ -399,20 +423,22 @@ impl Output {
             let text = text.trim_end();
             let kept = truncate(text, MAX_LOG_LINE_BYTES);
             if stream == "stdout" {
-                info!(target: LOG_TARGET, tenant, stream, "{text}");
+                span.in_scope(|| info!(target: LOG_TARGET, tenant, stream, "{text}"));
                 keep("info", kept);
             } else {
-                warn!(target: LOG_TARGET, tenant, stream, "{text}");
+                span.in_scope(|| warn!(target: LOG_TARGET, tenant, stream, "{text}"));
                 keep("warn", kept);
             }
         }
         if inner.dropped > 0 && admit() {
-            warn!(
-                target: LOG_TARGET,
-                tenant,
-                dropped_bytes = inner.dropped,
-                "plugin output over the per-event cap was dropped"
-            );
+            span.in_scope(|| {
+                warn!(
+                    target: LOG_TARGET,
+                    tenant,
+                    dropped_bytes = inner.dropped,
+                    "plugin output over the per-event cap was dropped"
+                );
+            });
         }
     }
 
@@ -520,6 +546,7 @@ mod tests {
                 ..Limits::default()
             },
             logs: Arc::default(),
+            span: EventSpan::current(),
         })
     }
 

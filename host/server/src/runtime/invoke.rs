@@ -23,7 +23,7 @@ impl Runtime {
     /// now (any wait for a pool slot and instantiation included; kept within about 2 ms),
     /// and at most `ctx.limits.memory_bytes` of memory
     /// (capped to the runtime's maximum). The plugin's log lines and output go to
-    /// `tracing` with the tenant, inside the caller's span. When every pool slot is
+    /// `tracing` with the tenant, inside `ctx.span`. When every pool slot is
     /// taken it waits for one, within the same deadline: it must run on a Tokio runtime
     /// with its timer enabled.
     pub async fn invoke(
@@ -133,16 +133,19 @@ impl Runtime {
         let state = store.data();
         state.output.log(
             &tenant,
+            state.host.span(),
             || state.host.admit_line(),
             |level, text| state.host.keep_line(level, text),
         );
         if state.host.log_lines_dropped() > 0 && state.host.admit_line() {
-            tracing::warn!(
-                target: host::LOG_TARGET,
-                tenant = &*tenant,
-                dropped = state.host.log_lines_dropped(),
-                "plugin log lines over the per-event budget were dropped"
-            );
+            state.host.span().in_scope(|| {
+                tracing::warn!(
+                    target: host::LOG_TARGET,
+                    tenant = &*tenant,
+                    dropped = state.host.log_lines_dropped(),
+                    "plugin log lines over the per-event budget were dropped"
+                );
+            });
         }
         let kv_refused = state.host.kv_refused();
         drop(store);

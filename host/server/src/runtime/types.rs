@@ -160,6 +160,10 @@ pub struct InvokeContext {
     /// The tenant's budget of plugin log lines, shared by its events, and where the
     /// recent lines are kept.
     pub logs: Arc<super::PluginLogs>,
+    /// The span the invocation's lines (the plugin's log lines and output) are written
+    /// in: a webhook's, made by the first line, or the caller's
+    /// ([`EventSpan::current`](crate::event_span::EventSpan::current)).
+    pub span: crate::event_span::EventSpan,
 }
 
 impl fmt::Debug for InvokeContext {

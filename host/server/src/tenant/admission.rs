@@ -16,6 +16,7 @@ use callflow_wire::Event;
 
 use super::Tenant;
 use super::state::InFlight;
+use crate::event_span::EventSpan;
 use crate::runtime::{
     ApiAnswer, ApiRequest, EventAnswer, InvokeContext, LoadedPlugin, PluginFailure, PluginLogs,
     Runtime,
@@ -83,6 +84,7 @@ impl Tenant {
                 kv: Arc::clone(kv),
                 limits: limits.sandbox,
                 logs: Arc::clone(&self.state.plugin_logs),
+                span: EventSpan::current(),
             },
             counted: true,
             _slot: slot,
@@ -98,6 +100,12 @@ impl Admission {
     pub fn scratch(mut self, logs: Arc<PluginLogs>) -> Self {
         self.ctx.logs = logs;
         self.counted = false;
+        self
+    }
+
+    /// Writes the plugin's lines in `span` (a webhook's) rather than the current span.
+    pub fn in_span(mut self, span: EventSpan) -> Self {
+        self.ctx.span = span;
         self
     }
 
