@@ -42,9 +42,8 @@ fn row(run: u32, label: &str, r: &Report) {
     );
 }
 
-/// The calm tenant's plugin invocations so far, from `/metrics`: each of its requests
-/// must be one, or the run measured replies from the duplicate cache.
-fn calm_invocations(server: &Runtime, addr: SocketAddr) -> u64 {
+/// A counter of `tenant`'s from `/metrics`, such as `callflow_plugin_invocations_total`.
+fn counter(server: &Runtime, addr: SocketAddr, name: &str, tenant: &str) -> u64 {
     let text = server
         .block_on(async {
             reqwest::get(format!("http://{addr}/metrics"))
@@ -54,10 +53,17 @@ fn calm_invocations(server: &Runtime, addr: SocketAddr) -> u64 {
                 .await
         })
         .expect("/metrics");
+    let series = format!("{name}{{tenant=\"{tenant}\"}} ");
     text.lines()
-        .find_map(|l| l.strip_prefix("callflow_plugin_invocations_total{tenant=\"calm\"} "))
+        .find_map(|l| l.strip_prefix(&series))
         .and_then(|n| n.trim().parse().ok())
-        .expect("the calm tenant's invocations in /metrics")
+        .unwrap_or_else(|| panic!("{series}in /metrics"))
+}
+
+/// The calm tenant's plugin invocations so far: each of its requests must be one, or the
+/// run measured replies from the duplicate cache.
+fn calm_invocations(server: &Runtime, addr: SocketAddr) -> u64 {
+    counter(server, addr, "callflow_plugin_invocations_total", "calm")
 }
 
 /// Runs `targets` for `duration`, checking that every request of the calm tenant (the
@@ -150,6 +156,19 @@ fn main() {
         row(run, "noisy (fallbacks once over its cap)", &both[1]);
         ratios.push(both[0].quantile(0.99).as_secs_f64() / alone[0].quantile(0.99).as_secs_f64());
     }
+    // Where each tenant's invocations ran: the noisy one's burn on the long lane (below
+    // the serving workers' priority), the calm one's never.
+    let lane = |tenant| {
+        (
+            counter(&server, addr, "callflow_plugin_long_lane_total", tenant),
+            counter(&server, addr, "callflow_plugin_invocations_total", tenant),
+        )
+    };
+    let ((calm_long, calm_all), (noisy_long, noisy_all)) = (lane("calm"), lane("noisy"));
+    println!(
+        "\non the long lane: noisy {noisy_long} of {noisy_all} invocations, calm {calm_long} of {calm_all}"
+    );
+    assert_eq!(calm_long, 0, "the calm tenant's plugin never runs long");
     let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
     let met = ratios.iter().all(|r| *r <= 2.0);
     println!(

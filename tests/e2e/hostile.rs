@@ -221,3 +221,77 @@ async fn a_tenant_over_its_fuel_rate_gets_the_fallback_without_running() {
         .await;
     assert_eq!(calm["clientActionId"], "main_menu");
 }
+
+#[tokio::test]
+async fn a_plugin_that_runs_long_goes_to_the_long_lane_and_keeps_its_limits() {
+    let host = shared();
+    // `hostile-loop` burns its whole fuel (10M, about a millisecond) on every event; from
+    // its second event on, its invocations run on the long lane.
+    let looping = host.registry.get("hostile-loop").expect("tenant");
+    let before = looping.state.stats.long_lane();
+    let failed = looping.state.stats.failures("out_of_fuel");
+    for _ in 0..3 {
+        let (status, body) = host
+            .post("hostile-loop", &call_action(&event_id("long"), None, None))
+            .await;
+        assert_eq!((status, &body), (200, &default_fallback()));
+    }
+    assert!(
+        looping.state.stats.long_lane() - before >= 2,
+        "the burning plugin stayed on the serving workers"
+    );
+    assert!(looping.state.stats.failures("out_of_fuel") - failed >= 3);
+
+    // On the lane, the deadline still stops a plugin that spins: `hostile-spin` has
+    // 30 ms.
+    let spinning = host.registry.get("hostile-spin").expect("tenant");
+    let (before, deadlines) = (
+        spinning.state.stats.long_lane(),
+        spinning.state.stats.failures("deadline"),
+    );
+    for _ in 0..2 {
+        let (status, body) = host
+            .post("hostile-spin", &call_action(&event_id("spin"), None, None))
+            .await;
+        assert_eq!((status, &body), (200, &default_fallback()));
+    }
+    assert!(spinning.state.stats.long_lane() > before);
+    assert_eq!(spinning.state.stats.failures("deadline") - deadlines, 2);
+
+    // The IVR's events are short: never on the lane.
+    let (_, answer) = host
+        .post("ivr", &call_action(&event_id("short"), None, None))
+        .await;
+    assert_eq!(answer["clientActionId"], "main_menu");
+    assert_eq!(
+        host.registry
+            .get("ivr")
+            .expect("ivr")
+            .state
+            .stats
+            .long_lane(),
+        0
+    );
+
+    // The lane's threads run below the serving workers' priority.
+    let mut lane_threads = 0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let dir = task.expect("task").path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != "callflow-long" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).expect("stat");
+        let nice: i32 = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(16))
+            .and_then(|n| n.parse().ok())
+            .expect("nice");
+        assert!(
+            nice >= callflow_server::runtime::LONG_LANE_NICE,
+            "{comm}: nice {nice}"
+        );
+        lane_threads += 1;
+    }
+    assert!(lane_threads > 0, "no long-lane thread");
+}

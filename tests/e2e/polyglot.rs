@@ -317,10 +317,12 @@ async fn python_and_js_components_upload_through_the_admin_api_and_answer() {
     precompile(&js_ivr);
     let host = Host::start(
         "polyglot-upload",
-        "",
+        "[maxima]\ntimeout_ms = 10000\n",
         &[TenantSpec {
             id: "uploads",
-            toml: format!("sub_accounts = [\"*\"]\n{IVR_CONFIG}"),
+            // A 10 s deadline: a component's first event loads it, which on a machine
+            // busy with every other test can take longer than the default 100 ms.
+            toml: format!("sub_accounts = [\"*\"]\n[limits]\ntimeout_ms = 10000\n{IVR_CONFIG}"),
             wasm: None,
         }],
     );

@@ -170,6 +170,8 @@ struct RawRuntime {
     compile_nice: Option<i32>,
     /// Compiles the host may have waiting or running; an upload beyond is refused (429).
     compile_queue: Option<u32>,
+    /// The `nice` of the threads that run plugins that run long: 0 to 19.
+    long_lane_nice: Option<i32>,
     /// Compiles one tenant may have waiting or running.
     compile_queue_per_tenant: Option<u32>,
 }
@@ -502,20 +504,18 @@ fn runtime_config(
         positive(field, value.map(u64::from))
             .map(|v| v.map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX)))
     };
-    let nice = match raw.compile_nice {
-        Some(n) if !(0..=19).contains(&n) => {
-            return Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                field: "runtime.compile_nice".into(),
-                message: "a nice value from 0 (serving's priority) to 19 (the lowest)".into(),
-            });
-        }
-        Some(n) => n,
-        None => base.compile.nice,
+    let nice = |field: &str, value: Option<i32>, default: i32| match value {
+        Some(n) if !(0..=19).contains(&n) => Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            field: format!("runtime.{field}"),
+            message: "a nice value from 0 (serving's priority) to 19 (the lowest)".into(),
+        }),
+        Some(n) => Ok(n),
+        None => Ok(default),
     };
     let compile = CompileLimits {
         threads: count("compile_threads", raw.compile_threads, base.compile.threads)?,
-        nice,
+        nice: nice("compile_nice", raw.compile_nice, base.compile.nice)?,
         per_owner: count(
             "compile_queue_per_tenant",
             raw.compile_queue_per_tenant,
@@ -548,6 +548,7 @@ fn runtime_config(
     Ok(RuntimeConfig {
         compile,
         per_plugin,
+        long_lane_nice: nice("long_lane_nice", raw.long_lane_nice, base.long_lane_nice)?,
         cache_dir: None,
         max_instances: positive("max_instances", raw.max_instances.map(u64::from))?
             .map_or(base.max_instances, |n| u32::try_from(n).unwrap_or(u32::MAX)),
@@ -1246,6 +1247,7 @@ mod tests {
             ("compile_queue = 0", "runtime.compile_queue"),
             ("compile_nice = 20", "runtime.compile_nice"),
             ("compile_nice = -5", "runtime.compile_nice"),
+            ("long_lane_nice = 20", "runtime.long_lane_nice"),
         ] {
             let err = server(&format!("[runtime]\n{toml}\n"), with_tenants()).expect_err(toml);
             assert!(err.to_string().contains(field), "{toml}: {err}");

@@ -160,6 +160,7 @@ pub struct TenantStats {
     fuel_used: AtomicU64,
     invocations: AtomicU64,
     kv_refused: AtomicU64,
+    long_lane: AtomicU64,
     /// Fuel per invocation.
     pub fuel: Histogram,
     /// Wall-clock microseconds per invocation (instantiate + call).
@@ -203,6 +204,16 @@ impl TenantStats {
     /// Key-value operations refused so far.
     pub fn kv_refused(&self) -> u64 {
         self.kv_refused.load(Ordering::Relaxed)
+    }
+
+    /// Counts an invocation run on the runtime's long lane.
+    pub fn long_lane_add(&self) {
+        self.long_lane.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Invocations run on the long lane so far.
+    pub fn long_lane(&self) -> u64 {
+        self.long_lane.load(Ordering::Relaxed)
     }
 
     /// Failures so far for `reason`.
@@ -281,6 +292,17 @@ pub fn render<'a>(tenants: impl Iterator<Item = (&'a str, &'a TenantStats)> + Cl
             out,
             "callflow_plugin_fuel_total{{tenant=\"{tenant}\"}} {}",
             stats.fuel_used.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP callflow_plugin_long_lane_total Plugin invocations run on the long lane (threads below the serving workers' priority) because the tenant's plugin ran long, by tenant.\n# TYPE callflow_plugin_long_lane_total counter"
+    );
+    for (tenant, stats) in tenants.clone() {
+        let _ = writeln!(
+            out,
+            "callflow_plugin_long_lane_total{{tenant=\"{tenant}\"}} {}",
+            stats.long_lane()
         );
     }
     let _ = writeln!(

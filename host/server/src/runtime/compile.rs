@@ -104,7 +104,7 @@ impl Compiler {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(limits.threads.max(1))
             .thread_name(|i| format!("callflow-compile-{i}"))
-            .start_handler(move |_| lower_priority(nice))
+            .start_handler(move |_| lower_priority(nice, "compile"))
             .build()
             .map_err(std::io::Error::other)?;
         Ok(Self {
@@ -195,8 +195,8 @@ impl Drop for CompileTicket {
 
 /// Lowers the calling thread's scheduling priority to `nice` (Linux applies `setpriority`
 /// to one thread when given its id). Raising one's own niceness needs no privilege; if it
-/// fails anyway, the thread compiles at serving's priority and says so once.
-fn lower_priority(nice: i32) {
+/// fails anyway, the thread (a `what` thread) runs at serving's priority and says so.
+pub(super) fn lower_priority(nice: i32, what: &'static str) {
     #[cfg(target_os = "linux")]
     {
         use rustix::process::{getpriority_process, setpriority_process};
@@ -206,7 +206,7 @@ fn lower_priority(nice: i32) {
         if nice > current
             && let Err(err) = setpriority_process(Some(rustix::thread::gettid()), nice)
         {
-            tracing::warn!(nice, %err, "cannot lower the compile thread's priority");
+            tracing::warn!(nice, %err, thread = what, "cannot lower a thread's priority");
         }
     }
     #[cfg(not(target_os = "linux"))]

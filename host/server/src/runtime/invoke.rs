@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Instance;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
+use super::bindings::callflow::plugin::types as wit;
 use super::bindings::exports::callflow::plugin::handler::PluginError;
 use super::host::{self, MemoryLimitExceeded, State};
 use super::load::Exports;
@@ -32,14 +33,32 @@ impl Runtime {
         ctx: InvokeContext,
         event: &callflow_wire::Event,
     ) -> Result<EventAnswer, PluginFailure> {
-        let (callflow, run) = self.run(plugin, ctx, EventCall(event)).await?;
-        Ok(EventAnswer {
-            callflow,
-            fuel_used: run.fuel_used,
-            kv_refused: run.kv_refused,
-            elapsed: run.elapsed,
-            stages: run.stages,
-        })
+        let answer = self
+            .run(
+                plugin,
+                ctx,
+                EventCall(convert::event(event)),
+                Instant::now(),
+            )
+            .await?;
+        Ok(EventAnswer::from(answer))
+    }
+
+    /// [`invoke`](Self::invoke), on the long lane (`lane.rs`): for a tenant whose plugin
+    /// runs long, so that it does not hold a serving worker while it burns.
+    pub async fn invoke_long(
+        self: &Arc<Self>,
+        plugin: &LoadedPlugin,
+        ctx: InvokeContext,
+        event: &callflow_wire::Event,
+    ) -> Result<EventAnswer, PluginFailure> {
+        let (this, plugin, start) = (Arc::clone(self), plugin.clone(), Instant::now());
+        let call = EventCall(convert::event(event));
+        let answer = self
+            .long_lane
+            .run(async move { this.run(&plugin, ctx, call, start).await })
+            .await?;
+        Ok(EventAnswer::from(answer))
     }
 
     /// Runs `plugin`'s `api` export on `request` in a fresh instance, under exactly the
@@ -51,24 +70,39 @@ impl Runtime {
         ctx: InvokeContext,
         request: ApiRequest,
     ) -> Result<ApiAnswer, PluginFailure> {
-        let (response, run) = self.run(plugin, ctx, ApiCall(request)).await?;
-        Ok(ApiAnswer {
-            response,
-            fuel_used: run.fuel_used,
-            kv_refused: run.kv_refused,
-            elapsed: run.elapsed,
-            stages: run.stages,
-        })
+        let answer = self
+            .run(plugin, ctx, ApiCall(request), Instant::now())
+            .await?;
+        Ok(ApiAnswer::from(answer))
+    }
+
+    /// [`invoke_api`](Self::invoke_api), on the long lane, as
+    /// [`invoke_long`](Self::invoke_long).
+    pub async fn invoke_api_long(
+        self: &Arc<Self>,
+        plugin: &LoadedPlugin,
+        ctx: InvokeContext,
+        request: ApiRequest,
+    ) -> Result<ApiAnswer, PluginFailure> {
+        let (this, plugin, start) = (Arc::clone(self), plugin.clone(), Instant::now());
+        let answer = self
+            .long_lane
+            .run(async move { this.run(&plugin, ctx, ApiCall(request), start).await })
+            .await?;
+        Ok(ApiAnswer::from(answer))
     }
 
     /// The one path every invocation takes: a fresh store with the limits of `ctx`, the
     /// plugin instantiated from its `InstancePre`, `call` on it, every failure classified,
-    /// the plugin's output logged, the store dropped, each stage timed.
+    /// the plugin's output logged, the store dropped, each stage timed. The deadline and
+    /// the elapsed time count from `start`, when the invocation was asked for (a wait for
+    /// the long lane included).
     async fn run<C: Export>(
         &self,
         plugin: &LoadedPlugin,
         ctx: InvokeContext,
         call: C,
+        start: Instant,
     ) -> Result<(C::Output, Run), PluginFailure> {
         if !Engine::same(&plugin.0.engine, &self.engine) {
             return Err(PluginFailure::Host(
@@ -77,7 +111,7 @@ impl Runtime {
         }
         let limits = ctx.limits;
         let tenant = Arc::clone(&ctx.tenant);
-        let start = Instant::now();
+        let began = Instant::now();
         // Every slot of the pool may be held by plugins that yield while they burn their
         // deadline: wait for one, within this invocation's own deadline (no timer when a
         // slot is free, as it nearly always is).
@@ -159,7 +193,7 @@ impl Runtime {
                 kv_refused,
                 elapsed: end - start,
                 stages: Stages {
-                    store_new: t_store - start,
+                    store_new: t_store - began,
                     instantiate: t_instantiate - t_store,
                     call: t_call - t_instantiate,
                     drop: end - t_call,
@@ -202,6 +236,30 @@ struct Run {
     stages: Stages,
 }
 
+impl From<(Option<callflow_wire::Callflow>, Run)> for EventAnswer {
+    fn from((callflow, run): (Option<callflow_wire::Callflow>, Run)) -> Self {
+        Self {
+            callflow,
+            fuel_used: run.fuel_used,
+            kv_refused: run.kv_refused,
+            elapsed: run.elapsed,
+            stages: run.stages,
+        }
+    }
+}
+
+impl From<(ApiResponse, Run)> for ApiAnswer {
+    fn from((response, run): (ApiResponse, Run)) -> Self {
+        Self {
+            response,
+            fuel_used: run.fuel_used,
+            kv_refused: run.kv_refused,
+            elapsed: run.elapsed,
+            stages: run.stages,
+        }
+    }
+}
+
 /// One call of an export on a fresh instance: the part of an invocation that differs
 /// between a webhook event and an API request. [`Runtime::run`] does the rest.
 trait Export {
@@ -220,10 +278,10 @@ trait Export {
     ) -> wasmtime::Result<Result<Self::Output, PluginFailure>>;
 }
 
-/// `handle-event`.
-struct EventCall<'e>(&'e callflow_wire::Event);
+/// `handle-event`, with the event as the plugin gets it.
+struct EventCall(wit::Event);
 
-impl Export for EventCall<'_> {
+impl Export for EventCall {
     type Output = Option<callflow_wire::Callflow>;
 
     async fn call(
@@ -233,10 +291,9 @@ impl Export for EventCall<'_> {
         store: &mut Store<State>,
         limits: &Limits,
     ) -> wasmtime::Result<Result<Self::Output, PluginFailure>> {
-        let event = convert::event(self.0);
         let (answer,) = exports
             .handle_event(store, instance)?
-            .call_async(&mut *store, (&event,))
+            .call_async(&mut *store, (&self.0,))
             .await?;
         Ok(match answer {
             Err(err) => Err(plugin_error(err)),

@@ -19,7 +19,8 @@
 //! - `invoke`: one event or API request in a fresh instance, every failure classified;
 //! - `bindings` (the one `bindgen!`), `engine` (wasmtime settings, the epoch ticker),
 //!   `cache` (compiled components on disk), `compile` (the compile threads and their
-//!   admission), `host` (store data and the host side of the imports), `logs` (a
+//!   admission), `lane` (the long lane: lower-priority threads for plugins that run
+//!   long), `host` (store data and the host side of the imports), `logs` (a
 //!   tenant's budget of log lines and the recent ones), `convert` (wire ⇄ WIT types).
 
 mod bindings;
@@ -30,6 +31,7 @@ mod convert;
 mod engine;
 mod host;
 mod invoke;
+mod lane;
 mod load;
 mod logs;
 pub mod types;
@@ -46,6 +48,7 @@ use wasmtime::component::{HasSelf, Linker};
 pub use compile::{CompileBusy, CompileLimits, CompileStats, CompileTicket};
 pub use engine::Allocation;
 pub use host::{HostState, LOG_TARGET};
+pub use lane::LONG_LANE_NICE;
 pub use load::LoadedPlugin;
 pub use logs::{LogLine, PluginLogs};
 pub use types::*;
@@ -54,6 +57,7 @@ use cache::CompileCache;
 use compile::Compiler;
 use engine::EpochTicker;
 use host::State;
+use lane::LongLane;
 use load::PluginInner;
 
 /// The sandbox: one engine, one linker, one epoch ticker.
@@ -71,6 +75,8 @@ pub struct Runtime {
     /// One permit per pool slot: an invocation waits for a slot rather than failing when
     /// every slot is taken.
     instances: tokio::sync::Semaphore,
+    /// Where the invocations of plugins that run long go ([`Runtime::invoke_long`]).
+    long_lane: LongLane,
 }
 
 impl fmt::Debug for Runtime {
@@ -119,6 +125,7 @@ impl Runtime {
             instances: tokio::sync::Semaphore::new(
                 usize::try_from(cfg.max_instances.max(1)).unwrap_or(usize::MAX),
             ),
+            long_lane: LongLane::new(cfg.long_lane_nice),
         })
     }
 

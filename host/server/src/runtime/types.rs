@@ -33,6 +33,8 @@ pub struct RuntimeConfig {
     pub per_plugin: PerPlugin,
     /// How compiling is kept apart from serving.
     pub compile: super::CompileLimits,
+    /// The long lane's `nice` on Linux (`lane.rs`): 0 (serving's) to 19 (the lowest).
+    pub long_lane_nice: i32,
 }
 
 /// How the pool resets a slot after an event. The defaults were measured (see
@@ -97,6 +99,7 @@ impl Default for RuntimeConfig {
             pool: PoolTuning::default(),
             per_plugin: PerPlugin::default(),
             compile: super::CompileLimits::default(),
+            long_lane_nice: super::LONG_LANE_NICE,
         }
     }
 }

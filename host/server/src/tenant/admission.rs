@@ -48,6 +48,12 @@ impl Refusal {
 /// roughly 10 billion fuel a second on these machines.
 const FUEL_PER_CORE_MICROSECOND: u64 = 10_000;
 
+/// Fuel burned by an invocation that held its core past a slice (250 µs at about one
+/// core): the tenant's next invocations run on the runtime's long lane
+/// ([`Runtime::invoke_long`]), below the serving workers' priority, for
+/// [`LONG_LANE_FOR`](super::state::LONG_LANE_FOR).
+const LONG_FUEL: u64 = 250 * FUEL_PER_CORE_MICROSECOND;
+
 /// An admitted invocation: holds one of the tenant's concurrency slots until it is run.
 #[derive(Debug)]
 pub struct Admission {
@@ -115,7 +121,13 @@ impl Admission {
         plugin: &LoadedPlugin,
         event: &Event,
     ) -> Result<EventAnswer, PluginFailure> {
-        let answer = self.runtime.invoke(plugin, self.ctx.clone(), event).await;
+        let answer = if self.long_lane() {
+            self.runtime
+                .invoke_long(plugin, self.ctx.clone(), event)
+                .await
+        } else {
+            self.runtime.invoke(plugin, self.ctx.clone(), event).await
+        };
         if let Ok(a) = &answer
             && self.counted
         {
@@ -131,15 +143,29 @@ impl Admission {
         plugin: &LoadedPlugin,
         request: ApiRequest,
     ) -> Result<ApiAnswer, PluginFailure> {
-        let answer = self
-            .runtime
-            .invoke_api(plugin, self.ctx.clone(), request)
-            .await;
+        let answer = if self.long_lane() {
+            self.runtime
+                .invoke_api_long(plugin, self.ctx.clone(), request)
+                .await
+        } else {
+            self.runtime
+                .invoke_api(plugin, self.ctx.clone(), request)
+                .await
+        };
         if let Ok(a) = &answer {
             self.tenant.state.stats.kv_refused_add(a.kv_refused);
         }
         self.charge(answer.as_ref().map(|a| (a.fuel_used, a.elapsed)));
         answer
+    }
+
+    /// Whether this invocation goes to the long lane: its tenant's plugin ran long lately.
+    fn long_lane(&self) -> bool {
+        let long = self.tenant.state.runs_long();
+        if long && self.counted {
+            self.tenant.state.stats.long_lane_add();
+        }
+        long
     }
 
     /// Charges what the invocation burned to the tenant's fuel rate and counts it. A
@@ -170,5 +196,8 @@ impl Admission {
             }
         };
         state.fuel.charge(limits.fuel_per_second, burned);
+        if burned >= LONG_FUEL {
+            state.ran_long();
+        }
     }
 }

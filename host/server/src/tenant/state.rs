@@ -2,9 +2,9 @@
 //! recent history, the plugin's recent log lines, the duplicate-delivery cache, pinned calls, its fuel rate, the in-flight count and the
 //! outcome of its last load.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::activity::Activity;
 use super::dedupe::Deliveries;
@@ -38,6 +38,18 @@ pub struct TenantState {
     /// The budget of the host's lines about the tenant's failures
     /// ([`FAILURE_LOGS_PER_SECOND`]).
     pub failure_logs: Throttle,
+    /// Until when (milliseconds since the Unix epoch) the tenant's invocations go to the
+    /// runtime's long lane: [`LONG_LANE_FOR`] after its last long one.
+    long_until: AtomicU64,
+}
+
+/// How long a tenant's invocations stay on the long lane after one ran long.
+pub const LONG_LANE_FOR: Duration = Duration::from_secs(1);
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The outcome of the tenant's most recent (re)load.
@@ -65,7 +77,19 @@ impl TenantState {
             fuel: FuelRate::default(),
             plugin_logs: Arc::default(),
             failure_logs: Throttle::new(),
+            long_until: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the tenant's invocations go to the long lane now.
+    pub(super) fn runs_long(&self) -> bool {
+        self.long_until.load(Ordering::Relaxed) > unix_millis()
+    }
+
+    /// One of the tenant's invocations ran long: its next ones go to the long lane.
+    pub(super) fn ran_long(&self) {
+        let until = unix_millis().saturating_add(LONG_LANE_FOR.as_millis() as u64);
+        self.long_until.fetch_max(until, Ordering::Relaxed);
     }
 
     pub(super) fn record_load(&self, error: Option<String>) {
