@@ -256,7 +256,8 @@ async fn a_plugin_that_runs_long_goes_to_the_long_lane_and_keeps_its_limits() {
         assert_eq!((status, &body), (200, &default_fallback()));
     }
     assert!(spinning.state.stats.long_lane() > before);
-    assert_eq!(spinning.state.stats.failures("deadline") - deadlines, 2);
+    // (Other tests spin this shared tenant too: at least these two.)
+    assert!(spinning.state.stats.failures("deadline") - deadlines >= 2);
 
     // The IVR's events are short: never on the lane.
     let (_, answer) = host

@@ -106,7 +106,8 @@ impl EventSpan {
         }
     }
 
-    /// The span if it exists already, to handle the event inside (debug lines enabled).
+    /// The span if it exists already, to handle the event inside (debug lines enabled,
+    /// or a caller's span), wherever it runs.
     pub fn made(&self) -> Option<&Span> {
         match &self.0 {
             Repr::Made(span) => Some(span),

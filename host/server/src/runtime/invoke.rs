@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracing::{Instrument as _, Span};
 use wasmtime::component::Instance;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
@@ -54,9 +55,10 @@ impl Runtime {
     ) -> Result<EventAnswer, PluginFailure> {
         let (this, plugin, start) = (Arc::clone(self), plugin.clone(), Instant::now());
         let call = EventCall(convert::event(event));
+        let span = ctx.span.made().cloned().unwrap_or_else(Span::none);
         let answer = self
             .long_lane
-            .run(async move { this.run(&plugin, ctx, call, start).await })
+            .run(async move { this.run(&plugin, ctx, call, start).await }.instrument(span))
             .await?;
         Ok(EventAnswer::from(answer))
     }
@@ -85,9 +87,13 @@ impl Runtime {
         request: ApiRequest,
     ) -> Result<ApiAnswer, PluginFailure> {
         let (this, plugin, start) = (Arc::clone(self), plugin.clone(), Instant::now());
+        let span = ctx.span.made().cloned().unwrap_or_else(Span::none);
         let answer = self
             .long_lane
-            .run(async move { this.run(&plugin, ctx, ApiCall(request), start).await })
+            .run(
+                async move { this.run(&plugin, ctx, ApiCall(request), start).await }
+                    .instrument(span),
+            )
             .await?;
         Ok(ApiAnswer::from(answer))
     }
