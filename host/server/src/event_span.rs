@@ -19,6 +19,8 @@ use std::sync::{Arc, OnceLock};
 use callflow_wire::Event;
 use tracing::{Level, Span};
 
+use crate::runtime::LoadedPlugin;
+
 /// The span of one event's lines; cheap to clone (an `Arc`, or a span handle).
 #[derive(Debug, Clone)]
 pub struct EventSpan(Repr);
@@ -36,7 +38,9 @@ struct Lazy {
     node: Arc<str>,
     tenant: Arc<str>,
     event: Arc<Event>,
-    version: OnceLock<Arc<str>>,
+    /// The plugin that runs the event: its digest is the `version` field (kept as the
+    /// plugin, a reference count, so that an event that writes no line copies nothing).
+    version: OnceLock<LoadedPlugin>,
     span: OnceLock<Span>,
 }
 
@@ -54,7 +58,7 @@ impl Lazy {
             session_id = event.session_id(),
             call_id = event.call_id(),
             event_id = event.event_id(),
-            version = self.version.get().map(|v| &**v),
+            version = self.version.get().map(LoadedPlugin::digest),
         )
     }
 }
@@ -83,16 +87,16 @@ impl EventSpan {
     }
 
     /// Names the plugin version that runs the event (once; later calls are ignored).
-    pub fn set_version(&self, digest: &str) {
+    pub fn set_version(&self, plugin: &LoadedPlugin) {
         match &self.0 {
             Repr::Made(span) => {
-                span.record("version", digest);
+                span.record("version", plugin.digest());
             }
             Repr::Lazy(lazy) => {
-                if lazy.version.set(Arc::from(digest)).is_ok()
+                if lazy.version.set(plugin.clone()).is_ok()
                     && let Some(span) = lazy.span.get()
                 {
-                    span.record("version", digest);
+                    span.record("version", plugin.digest());
                 }
             }
         }

@@ -412,7 +412,7 @@ async fn invoke(
             }
         }
     };
-    span.set_version(plugin.digest());
+    span.set_version(&plugin);
     let answered = admission.event(&plugin, event).await;
     if let Event::SessionSummary(summary) = event {
         tenant.state.pins.release(&summary.session_id);
