@@ -25,7 +25,7 @@ use super::compile::lower_priority;
 /// about a tenth of one at 0, so under contention a serving worker gets about ten times
 /// its share of a core. At 5 (a third) a calm tenant's p99 beside a burning one was
 /// 2.05x, 2.27x and 2.03x its solo p99 in the worst of three runs of `--bench
-/// isolation`; at 10, within 1.89x in every run (ADR 0012).
+/// isolation`; at 10, every run was within 2x in 15 of 21 invocations (ADR 0015).
 pub const LONG_LANE_NICE: i32 = 10;
 
 /// The lane's runtime, started by the first invocation sent there.

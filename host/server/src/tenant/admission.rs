@@ -48,11 +48,14 @@ impl Refusal {
 /// roughly 10 billion fuel a second on these machines.
 const FUEL_PER_CORE_MICROSECOND: u64 = 10_000;
 
-/// Fuel burned by an invocation that held its core past a slice (250 µs at about one
+/// Fuel burned by an invocation that held its core for two slices (500 µs at about one
 /// core): the tenant's next invocations run on the runtime's long lane
 /// ([`Runtime::invoke_long`]), below the serving workers' priority, for
-/// [`LONG_LANE_FOR`](super::state::LONG_LANE_FOR).
-const LONG_FUEL: u64 = 250 * FUEL_PER_CORE_MICROSECOND;
+/// [`LONG_LANE_FOR`](super::state::LONG_LANE_FOR). Well above the example IVR in any of
+/// its languages (12 thousand fuel in Rust, 550 thousand in Python, 3 million in
+/// JavaScript), so that a plugin doing an ordinary event's work keeps the serving
+/// workers' priority; a plugin that burns its budget or meets its deadline goes.
+const LONG_FUEL: u64 = 500 * FUEL_PER_CORE_MICROSECOND;
 
 /// An admitted invocation: holds one of the tenant's concurrency slots until it is run.
 #[derive(Debug)]
